@@ -1,0 +1,45 @@
+# Heard: `make run` runs the app with a demo business; `make test` runs every test.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTHON ?= $(shell command -v python3.13 2>/dev/null || command -v python3)
+
+.PHONY: install run test lint format lock bench clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Heard needs Python 3.13; set PYTHON=/path/to/python3.13")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.lock pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@bin/run
+
+test: install
+	@bin/test
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Re-pin requirements.lock after changing the ranges in pyproject.toml.
+lock: $(PY)
+	rm -rf var/lockenv && $(PYTHON) -m venv var/lockenv
+	var/lockenv/bin/pip install --quiet --upgrade pip
+	var/lockenv/bin/pip install --quiet ".[dev]" && var/lockenv/bin/pip uninstall --yes --quiet heard
+	var/lockenv/bin/pip freeze --exclude-editable > requirements.lock
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

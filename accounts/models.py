@@ -1,0 +1,303 @@
+import hashlib
+import secrets
+import uuid
+import zoneinfo
+from datetime import time, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6f5c.")
+TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
+def _hash_secret(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in: an owner or staff member of one business, or a superuser."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="Can log in to the Django admin.")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def first_name(self) -> str:
+        return (self.name.split() or [self.email.split("@")[0]])[0]
+
+    def get_full_name(self):
+        return self.name or self.email
+
+    def get_short_name(self):
+        return self.first_name
+
+
+def default_working_days() -> list[int]:
+    return [0, 1, 2, 3, 4]  # Monday to Friday, as Python's weekday() counts
+
+
+class Organisation(models.Model):
+    """A business: the tenant every other row belongs to."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    timezone = models.CharField(max_length=64, default="Europe/London")
+    working_days = models.JSONField(default=default_working_days)
+    work_starts = models.TimeField(default=time(9, 0))
+    work_ends = models.TimeField(default=time(17, 30))
+    brand_colour = models.CharField(max_length=7, default="#1f6f5c", validators=[HEX_COLOUR])
+    logo = models.ImageField(upload_to="logos/", blank=True)
+    sender_name = models.CharField(max_length=120, blank=True)
+    reply_to = models.EmailField(blank=True)
+    # Survey fatigue and timing rules (surveys reads these).
+    quiet_starts = models.TimeField(default=time(21, 0))
+    quiet_ends = models.TimeField(default=time(8, 0))
+    fatigue_days = models.PositiveSmallIntegerField(default=30)
+    survey_reminder_days = models.PositiveSmallIntegerField(
+        default=3, help_text="Days before one reminder to unanswered surveys; 0 turns it off."
+    )
+    invitation_expiry_days = models.PositiveSmallIntegerField(default=30)
+    wall_enabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(work_starts__lt=models.F("work_ends")),
+                name="organisation_work_hours_ordered",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def from_name(self) -> str:
+        return self.sender_name or self.name
+
+    def owners(self):
+        return self.memberships.filter(role=Membership.Role.OWNER).select_related("user")
+
+
+class Membership(models.Model):
+    """A user's place in one organisation. A user belongs to at most one business."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        STAFF = "staff", "Staff"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="memberships")
+    user = models.OneToOneField(User, models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["user__name", "user__email"]
+
+    def __str__(self):
+        return f"{self.user} ({self.get_role_display()} of {self.org})"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER
+
+    @property
+    def display_name(self) -> str:
+        return self.user.name or self.user.email
+
+    @property
+    def first_name(self) -> str:
+        return self.user.first_name
+
+
+class StaffInviteQuerySet(models.QuerySet):
+    def pending(self, now):
+        return self.filter(accepted_at=None, revoked_at=None, expires_at__gt=now)
+
+
+class StaffInvite(models.Model):
+    """An owner's invitation to join the business; the emailed link sets a password."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="staff_invites")
+    email = models.EmailField()
+    name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(
+        max_length=10, choices=Membership.Role.choices, default=Membership.Role.STAFF
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(Membership, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StaffInviteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Invite for {self.email} to {self.org}"
+
+    @staticmethod
+    def new_token() -> tuple[str, str]:
+        """Return (raw token for the link, its hash to store)."""
+        raw = secrets.token_urlsafe(32)
+        return raw, _hash_secret(raw)
+
+    @classmethod
+    def find(cls, raw_token: str):
+        return cls.objects.select_related("org").filter(token_hash=_hash_secret(raw_token)).first()
+
+    def is_usable(self, now) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+    @staticmethod
+    def default_expiry(now):
+        from django.conf import settings
+
+        return now + settings.HEARD.get("STAFF_INVITE_TTL", timedelta(days=7))
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at=None)
+
+
+class ApiToken(models.Model):
+    """A bearer token for the ingest API. Only its hash is stored; it is shown once."""
+
+    PREFIX = "heard_"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    hint = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(Membership, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def issue(cls, *, org, name: str, created_by=None) -> tuple["ApiToken", str]:
+        """Create a token; return it with the raw secret, which is never stored."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            org=org, name=name, hint=raw[:10], token_hash=_hash_secret(raw), created_by=created_by
+        )
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str):
+        """Return the active token for a raw secret, or None."""
+        if not raw or not raw.startswith(cls.PREFIX) or len(raw) > 100:
+            return None
+        return (
+            cls.objects.active().select_related("org").filter(token_hash=_hash_secret(raw)).first()
+        )
+
+    def touch(self, now) -> None:
+        # Write at most once a minute: a busy integration should not rewrite this row per call.
+        if self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1):
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+
+class OutgoingEmailQuerySet(models.QuerySet):
+    def queued(self):
+        return self.filter(sent_at=None, failed_at=None)
+
+
+class OutgoingEmail(models.Model):
+    """Every email Heard sends, under a unique key, recorded before it is sent.
+
+    A web request only writes a row here; the ``send_queued_emails`` sweep sends it. A worker
+    sending from a sweep writes the row and sends in one go. Either way the unique ``key``
+    means a retried task or a second sweep never sends the same email twice.
+    """
+
+    org = models.ForeignKey(
+        Organisation, models.CASCADE, null=True, blank=True, related_name="outgoing_emails"
+    )
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40)
+    to = models.EmailField()
+    from_email = models.CharField(max_length=250)
+    reply_to = models.CharField(max_length=250, blank=True)
+    subject = models.CharField(max_length=250)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=250, blank=True)
+
+    objects = OutgoingEmailQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # send_queued_emails: the small set of emails still waiting to go out.
+            models.Index(
+                fields=["created_at"],
+                name="outgoing_email_queued",
+                condition=Q(sent_at=None, failed_at=None),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to}: {self.subject}"

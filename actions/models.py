@@ -1,0 +1,278 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Membership, Organisation
+from surveys.models import Customer, Response, Touchpoint, new_token
+
+
+class Kind(models.TextChoices):
+    PROBLEM = "problem", "Problem"
+    SUGGESTION = "suggestion", "Suggestion"
+    PRAISE = "praise", "Praise"
+
+
+class RoutingRule(models.Model):
+    """Which responses become actions, for whom, and by when. Applied in ``position`` order;
+    the first rule that matches decides."""
+
+    class Condition(models.TextChoices):
+        ANY_NO = "any_no", "Any “No” answer"
+        NO_ON_QUESTION = "no_on_question", "“No” on a named question"
+        RATING_AT_MOST = "rating_at_most", "A rating at or below a threshold"
+        CHOICE_IS = "choice_is", "A given choice"
+        ANY_TEXT = "any_text", "Any free text"
+        EVERY = "every", "Every response"
+
+    class OwnerStrategy(models.TextChoices):
+        INTERACTION_STAFF = "interaction_staff", "The staff member who served the customer"
+        TOUCHPOINT_OWNER = "touchpoint_owner", "The touchpoint's default owner"
+        MEMBER = "member", "A named member"
+        ROUND_ROBIN = "round_robin", "Round-robin among named members"
+
+    class DeadlineUnit(models.TextChoices):
+        WORKING_HOURS = "working_hours", "working hours"
+        WORKING_DAYS = "working_days", "working days"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="routing_rules")
+    position = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(max_length=120, blank=True)
+    condition = models.CharField(max_length=20, choices=Condition.choices)
+    touchpoint = models.ForeignKey(
+        Touchpoint, models.CASCADE, null=True, blank=True, related_name="+",
+        help_text="Only responses about this touchpoint; empty for all.",
+    )  # fmt: skip
+    question_key = models.UUIDField(null=True, blank=True)
+    threshold = models.PositiveSmallIntegerField(null=True, blank=True)
+    choice = models.CharField(max_length=200, blank=True)
+    owner_strategy = models.CharField(max_length=20, choices=OwnerStrategy.choices)
+    members = models.ManyToManyField(Membership, blank=True, related_name="+")
+    round_robin_next = models.PositiveIntegerField(default=0)
+    deadline_amount = models.PositiveSmallIntegerField(default=2)
+    deadline_unit = models.CharField(
+        max_length=16, choices=DeadlineUnit.choices, default=DeadlineUnit.WORKING_DAYS
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROBLEM)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.name or self.get_condition_display()
+
+
+class Tag(models.Model):
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="tag_unique_per_org")]
+
+    def __str__(self):
+        return self.name
+
+
+class ActionQuerySet(models.QuerySet):
+    def for_org(self, org):
+        return self.filter(org=org)
+
+    def open(self):
+        return self.filter(status__in=Action.OPEN_STATUSES)
+
+    def closed(self):
+        return self.filter(status__in=Action.CLOSED_STATUSES)
+
+    def overdue(self, now):
+        return self.open().exclude(status=Action.Status.WAITING).filter(due_at__lt=now)
+
+
+class Action(models.Model):
+    """A customer's feedback turned into an owned promise with a deadline."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        WAITING = "waiting", "Waiting on customer"
+        DONE = "done", "Done"
+        WONT_DO = "wont_do", "Won't do"
+
+    OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.WAITING)
+    CLOSED_STATUSES = (Status.DONE, Status.WONT_DO)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="actions")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROBLEM)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    owner = models.ForeignKey(
+        Membership, models.SET_NULL, null=True, blank=True, related_name="actions"
+    )
+    customer = models.ForeignKey(Customer, models.CASCADE, related_name="actions")
+    touchpoint = models.ForeignKey(
+        Touchpoint, models.SET_NULL, null=True, blank=True, related_name="actions"
+    )
+    response = models.ForeignKey(
+        Response, models.SET_NULL, null=True, blank=True, related_name="primary_actions",
+        help_text="The response that opened the action.",
+    )  # fmt: skip
+    rule = models.ForeignKey(RoutingRule, models.SET_NULL, null=True, blank=True, related_name="+")
+    # The customer's words, copied for search and for the inbox row; the response keeps the
+    # original.
+    words = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="actions")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    first_due_at = models.DateTimeField(help_text="The deadline first promised.")
+    paused_at = models.DateTimeField(null=True, blank=True)
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        Membership, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(blank=True, help_text="What we did, or why not.")
+    closed_on_time = models.BooleanField(null=True, blank=True)
+    # Scheduled notices: each is a due time and a sent time (DESIGN.md: rows, not countdowns).
+    reminder_due_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    overdue_sent_at = models.DateTimeField(null=True, blank=True)
+    escalate_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    reopened_count = models.PositiveSmallIntegerField(default=0)
+
+    objects = ActionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Inbox: a member's open actions by due time.
+            models.Index(
+                fields=["org", "owner", "due_at"],
+                name="action_open_by_owner_due",
+                condition=Q(status__in=["open", "in_progress", "waiting"]),
+            ),
+            models.Index(fields=["org", "status", "due_at"], name="action_org_status_due"),
+            models.Index(fields=["org", "-closed_at"], name="action_org_closed"),
+            # sweep_action_notices: reminders not yet sent.
+            models.Index(
+                fields=["reminder_due_at"],
+                name="action_reminder_pending",
+                condition=Q(
+                    reminder_sent_at=None,
+                    status__in=["open", "in_progress"],
+                    reminder_due_at__isnull=False,
+                ),
+            ),
+            # sweep_action_notices: overdue notices not yet sent.
+            models.Index(
+                fields=["due_at"],
+                name="action_overdue_pending",
+                condition=Q(overdue_sent_at=None, status__in=["open", "in_progress"]),
+            ),
+            # sweep_action_notices: escalations not yet sent.
+            models.Index(
+                fields=["escalate_at"],
+                name="action_escalation_pending",
+                condition=Q(
+                    escalated_at=None,
+                    status__in=["open", "in_progress"],
+                    escalate_at__isnull=False,
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} from {self.customer}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("actions:detail", args=[self.code])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def is_overdue(self, now) -> bool:
+        return self.is_open and self.status != self.Status.WAITING and self.due_at < now
+
+
+class ActionResponse(models.Model):
+    """A response linked to an action. Several customers' responses about the same problem
+    can share one action; closing it tells each of them."""
+
+    action = models.ForeignKey(Action, models.CASCADE, related_name="links")
+    response = models.OneToOneField(Response, models.CASCADE, related_name="action_link")
+    linked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.response_id} → {self.action_id}"
+
+
+class ActionEvent(models.Model):
+    """The history of an action. Rows are only ever added."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        ASSIGNED = "assigned", "Assigned"
+        REASSIGNED = "reassigned", "Reassigned"
+        DEADLINE_CHANGED = "deadline_changed", "Deadline changed"
+        NOTE = "note", "Note"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        RESPONSE_CHANGED = "response_changed", "Customer changed their answers"
+        LINKED = "linked", "Response linked"
+        REMINDER = "reminder", "Reminder sent"
+        OVERDUE = "overdue", "Overdue notice sent"
+        ESCALATED = "escalated", "Escalated to owners"
+        EMAIL_OUT = "email_out", "Email sent"
+        CLOSED = "closed", "Closed"
+        REOPENED = "reopened", "Reopened"
+        CUSTOMER_REPLY = "customer_reply", "Customer replied"
+        TAGGED = "tagged", "Tags changed"
+        PUBLISHED = "published", "Published on the wall"
+        UNPUBLISHED = "unpublished", "Taken off the wall"
+
+    action = models.ForeignKey(Action, models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(Membership, models.SET_NULL, null=True, blank=True, related_name="+")
+    text = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class LoopMessage(models.Model):
+    """The loop-closing email to one customer about one action, and their answer to
+    "Did this sort it out?"."""
+
+    class Outcome(models.TextChoices):
+        YES = "yes", "Yes, sorted"
+        NO = "no", "No, not sorted"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    action = models.ForeignKey(Action, models.CASCADE, related_name="loop_messages")
+    response = models.ForeignKey(Response, models.CASCADE, related_name="loop_messages")
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    sent_by = models.ForeignKey(Membership, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=3, choices=Outcome.choices, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    outcome_comment = models.TextField(blank=True, max_length=5000)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return self.subject

@@ -1,0 +1,36 @@
+import json
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts import demo as accounts_demo
+from accounts.demo import PASSWORD
+from surveys import demo as surveys_demo
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo business, its people and sample data. Idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            people = accounts_demo.seed()
+            touchpoints = surveys_demo.seed(people)
+        summary = {
+            "org_slug": people.org.slug,
+            "owner": {"email": people.owner.user.email, "password": PASSWORD},
+            "staff": [{"email": m.user.email, "password": PASSWORD} for m in people.staff],
+            "api_token": people.api_token,
+            "touchpoints": [{"slug": t.slug, "name": t.name} for t in touchpoints],
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(summary))
+            return
+        self.stdout.write(self.style.SUCCESS(f"Demo business: {people.org.name}"))
+        self.stdout.write(f"  Owner login:  {summary['owner']['email']} / {PASSWORD}")
+        for staff in summary["staff"]:
+            self.stdout.write(f"  Staff login:  {staff['email']} / {PASSWORD}")
+        self.stdout.write(f"  API token:    {people.api_token}")
+        self.stdout.write("  Touchpoints:  " + ", ".join(t["slug"] for t in summary["touchpoints"]))

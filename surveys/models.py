@@ -1,0 +1,330 @@
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Membership, Organisation
+
+MAX_QUESTIONS = 5
+MAX_TEXT = 5000
+
+
+def new_token() -> str:
+    """An unguessable customer token: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+class OrgQuerySet(models.QuerySet):
+    def for_org(self, org):
+        return self.filter(org=org)
+
+
+class Customer(models.Model):
+    """Someone a business served. The least data that works: an address, a name, a locale."""
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="customers")
+    email = models.EmailField()
+    name = models.CharField(max_length=150, blank=True)
+    locale = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    last_surveyed_at = models.DateTimeField(null=True, blank=True)
+    # Set by a higher floor (actions) while earlier feedback is still being answered: a customer
+    # is not asked again before they have heard back.
+    survey_hold = models.BooleanField(default=False)
+    survey_hold_reason = models.CharField(max_length=200, blank=True)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "email"], name="customer_unique_email_per_org")
+        ]
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def first_name(self) -> str:
+        return (self.name.split() or [""])[0]
+
+    @property
+    def public_name(self) -> str:
+        """First name and initial of the last name: how the wall attributes a quote."""
+        parts = self.name.split()
+        if not parts:
+            return "A customer"
+        if len(parts) == 1:
+            return parts[0]
+        return f"{parts[0]} {parts[-1][0].upper()}."
+
+
+class Survey(models.Model):
+    """A named survey; its questions live in versions, so answered questions never change."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="surveys")
+    name = models.CharField(max_length=120)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def current_version(self):
+        return self.versions.order_by("-number").first()
+
+
+class SurveyVersion(models.Model):
+    survey = models.ForeignKey(Survey, models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(default=1)
+    free_text_prompt = models.CharField(
+        max_length=200, blank=True, default="Anything we could do better?"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "number"], name="survey_version_unique")
+        ]
+        ordering = ["survey", "-number"]
+
+    def __str__(self):
+        return f"{self.survey} v{self.number}"
+
+
+class Question(models.Model):
+    class Kind(models.TextChoices):
+        YES_NO = "yes_no", "Yes / no"
+        RATING = "rating", "Rating 1–5"
+        CHOICE = "choice", "Single choice"
+        TEXT = "text", "Free text"
+
+    version = models.ForeignKey(SurveyVersion, models.CASCADE, related_name="questions")
+    # The same question across versions keeps its key, so routing rules can name it.
+    key = models.UUIDField(default=uuid.uuid4)
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    text = models.CharField(max_length=200)
+    choices = models.JSONField(default=list, blank=True)
+    low_label = models.CharField(max_length=40, blank=True)
+    high_label = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "key"], name="question_key_unique_in_version"
+            )
+        ]
+
+    def __str__(self):
+        return self.text
+
+
+class Touchpoint(models.Model):
+    """A kind of interaction ("Repair collected") with its survey, delay and default owner."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="touchpoints")
+    slug = models.SlugField(max_length=60)
+    name = models.CharField(max_length=120)
+    survey = models.ForeignKey(
+        Survey, models.SET_NULL, null=True, blank=True, related_name="touchpoints"
+    )
+    send_delay_minutes = models.PositiveIntegerField(default=60)
+    default_owner = models.ForeignKey(
+        Membership, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "slug"], name="touchpoint_unique_slug_per_org")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Interaction(models.Model):
+    """One moment a customer was served: the event a survey asks about."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        CSV = "csv", "CSV upload"
+        FORM = "form", "Form"
+        DEMO = "demo", "Demo data"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="interactions")
+    customer = models.ForeignKey(Customer, models.CASCADE, related_name="interactions")
+    touchpoint = models.ForeignKey(Touchpoint, models.PROTECT, related_name="interactions")
+    staff = models.ForeignKey(
+        Membership, models.SET_NULL, null=True, blank=True, related_name="interactions"
+    )
+    occurred_at = models.DateTimeField()
+    reference = models.CharField(max_length=200, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Idempotent ingest: the caller's reference names one interaction per business.
+            models.UniqueConstraint(
+                fields=["org", "reference"],
+                condition=Q(reference__isnull=False),
+                name="interaction_unique_reference_per_org",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.touchpoint} for {self.customer} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class InvitationQuerySet(OrgQuerySet):
+    def due(self, now):
+        return self.filter(status=Invitation.Status.SCHEDULED, due_at__lte=now)
+
+    def reminder_due(self, now):
+        return self.filter(
+            status=Invitation.Status.SENT, reminder_due_at__lte=now, reminded_at=None
+        )
+
+
+class Invitation(models.Model):
+    """A scheduled ask. Its token opens the survey, unsubscribe and status pages."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Not sent"
+        FAILED = "failed", "Failed"
+
+    class SkipReason(models.TextChoices):
+        OPTED_OUT = "opted_out", "The customer unsubscribed"
+        BOUNCED = "bounced", "Earlier email to this address bounced"
+        FATIGUE = "fatigue", "Surveyed recently"
+        NO_SURVEY = "no_survey", "The touchpoint has no active survey"
+        OPEN_ACTION = "open_action", "Earlier feedback is still being answered"
+        EXPIRED = "expired", "Expired before it could be sent"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="invitations")
+    interaction = models.OneToOneField(Interaction, models.CASCADE, related_name="invitation")
+    customer = models.ForeignKey(Customer, models.CASCADE, related_name="invitations")
+    survey_version = models.ForeignKey(
+        SurveyVersion, models.PROTECT, null=True, blank=True, related_name="invitations"
+    )
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    skip_reason = models.CharField(max_length=20, choices=SkipReason.choices, blank=True)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_due_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # send_due_invitations: only scheduled rows, by due time.
+            models.Index(
+                fields=["due_at"], name="invitation_scheduled_due", condition=Q(status="scheduled")
+            ),
+            # send_due_invitations (reminders): sent, unanswered-reminder rows by due time.
+            models.Index(
+                fields=["reminder_due_at"],
+                name="invitation_reminder_due",
+                condition=Q(status="sent", reminded_at=None, reminder_due_at__isnull=False),
+            ),
+            models.Index(fields=["org", "-created_at"], name="invitation_org_recent"),
+        ]
+
+    def __str__(self):
+        return f"Invitation {self.code} ({self.status})"
+
+    def is_expired(self, now) -> bool:
+        return self.expires_at <= now
+
+
+class Response(models.Model):
+    """A customer's answers to one invitation, their own words, and their consent."""
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="responses")
+    invitation = models.OneToOneField(Invitation, models.CASCADE, related_name="response")
+    survey_version = models.ForeignKey(SurveyVersion, models.PROTECT, related_name="responses")
+    customer = models.ForeignKey(Customer, models.CASCADE, related_name="responses")
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    verbatim = models.TextField(blank=True, max_length=MAX_TEXT)
+    consent_to_quote = models.BooleanField(default=False)
+    consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "-submitted_at"], name="response_org_submitted"),
+        ]
+
+    def __str__(self):
+        return f"Response to {self.invitation_id}"
+
+    @property
+    def may_quote(self) -> bool:
+        return self.consent_to_quote and self.consent_withdrawn_at is None
+
+
+class Answer(models.Model):
+    response = models.ForeignKey(Response, models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, models.PROTECT, related_name="answers")
+    yes_no = models.BooleanField(null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    choice = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True, max_length=MAX_TEXT)
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "question"], name="answer_unique"),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5),
+                name="answer_rating_1_to_5",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.question}: {self.display_value}"
+
+    @property
+    def display_value(self) -> str:
+        if self.yes_no is not None:
+            return "Yes" if self.yes_no else "No"
+        if self.rating is not None:
+            return f"{self.rating} of 5"
+        return self.choice or self.text
+
+    @property
+    def is_negative(self) -> bool:
+        return self.yes_no is False or (self.rating is not None and self.rating <= 2)

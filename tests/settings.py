@@ -1,0 +1,16 @@
+"""Test settings: Heard's settings with a fast hasher, in-memory email and cache."""
+
+from feedback.settings import *  # noqa: F403
+from feedback.settings import REDIS_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Worker tests use the real Redis when REDIS_URL is set (CI), otherwise Kombu's memory broker.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+SITE_URL = "http://testserver"
