@@ -5,7 +5,10 @@ from django.db import transaction
 
 from accounts import demo as accounts_demo
 from accounts.demo import PASSWORD
+from actions import demo as actions_demo
 from surveys import demo as surveys_demo
+
+from ... import demo as feedback_demo
 
 
 class Command(BaseCommand):
@@ -18,6 +21,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             people = accounts_demo.seed()
             touchpoints = surveys_demo.seed(people)
+            actions_demo.seed(people, touchpoints)
+            feedback_demo.seed(people, touchpoints)
         summary = {
             "org_slug": people.org.slug,
             "owner": {"email": people.owner.user.email, "password": PASSWORD},
