@@ -124,6 +124,13 @@ class Action(models.Model):
     # The customer's words, copied for search and for the inbox row; the response keeps the
     # original.
     words = models.TextField(blank=True)
+    # The answers that made this an action ("No: Was what you needed in stock?"), for the inbox
+    # row when the customer wrote nothing.
+    summary = models.CharField(max_length=300, blank=True)
+    merged_into = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="merged_from",
+        help_text="Set when this action's responses were moved to another action.",
+    )  # fmt: skip
     tags = models.ManyToManyField(Tag, blank=True, related_name="actions")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -153,6 +160,12 @@ class Action(models.Model):
             models.Index(
                 fields=["org", "owner", "due_at"],
                 name="action_open_by_owner_due",
+                condition=Q(status__in=["open", "in_progress", "waiting"]),
+            ),
+            # Inbox, team and overdue tabs: the org's open actions by due time.
+            models.Index(
+                fields=["org", "due_at"],
+                name="action_open_by_due",
                 condition=Q(status__in=["open", "in_progress", "waiting"]),
             ),
             models.Index(fields=["org", "status", "due_at"], name="action_org_status_due"),

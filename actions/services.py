@@ -1,2 +1,559 @@
-def response_route(*, response_id: int, changed: bool = False) -> None:
-    """Apply the organisation's routing rules to a submitted response (issue 4 builds this)."""
+"""Every change to an action goes through these functions, and each one leaves an ActionEvent
+(who, when, what) in the action's history. Nothing here deletes history."""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.mail import email_queue
+from accounts.models import Membership
+from surveys.models import Answer, Customer, Response
+
+from . import deadlines, routing
+from .models import Action, ActionEvent, ActionResponse, Kind, LoopMessage, RoutingRule, Tag
+
+REMINDER_LEAD = timedelta(hours=24)
+REOPEN_DEADLINE_DAYS = 2
+HOLD_REASON = "Earlier feedback is still being answered."
+
+
+class ActionError(ValueError):
+    """A change that can't be made, with a message a member can read."""
+
+
+def clean_text(value: str, *, limit: int = 5000) -> str:
+    """Text as PostgreSQL can store it: no NUL bytes, no lone surrogates, trimmed to ``limit``."""
+    value = (value or "").replace("\x00", "")
+    value = value.encode("utf-8", "replace").decode("utf-8")
+    return value.strip()[:limit]
+
+
+def _event(action, kind, *, actor=None, text="", data=None, now=None) -> ActionEvent:
+    return ActionEvent.objects.create(
+        action=action, kind=kind, actor=actor, text=text, data=data or {},
+        created_at=now or timezone.now(),
+    )  # fmt: skip
+
+
+def _schedule_notices(action: Action, now: datetime) -> None:
+    """Set the reminder and escalation times for the action's current deadline, and clear the
+    "sent" marks: a new promise earns its own reminder, overdue notice and escalation."""
+    action.reminder_due_at = deadlines.reminder_time(
+        now=now, due_at=action.due_at, lead=REMINDER_LEAD
+    )
+    action.escalate_at = deadlines.escalation_time(action.due_at, action.org)
+    action.reminder_sent_at = action.overdue_sent_at = action.escalated_at = None
+
+
+NOTICE_FIELDS = [
+    "due_at", "reminder_due_at", "escalate_at", "reminder_sent_at", "overdue_sent_at",
+    "escalated_at",
+]  # fmt: skip
+
+
+def customer_hold_refresh(*, customer_ids) -> None:
+    """Hold surveys for customers with an open action (their own or one their response is
+    linked to), and release the others: nobody is asked again before they've heard back."""
+    customer_ids = set(customer_ids)
+    if not customer_ids:
+        return
+    held = set(
+        Customer.objects.filter(pk__in=customer_ids)
+        .filter(
+            Q(actions__status__in=Action.OPEN_STATUSES)
+            | Q(responses__action_link__action__status__in=Action.OPEN_STATUSES)
+        )
+        .values_list("pk", flat=True)
+    )
+    if held:
+        Customer.objects.filter(pk__in=held).update(
+            survey_hold=True, survey_hold_reason=HOLD_REASON
+        )
+    released = customer_ids - held
+    if released:
+        Customer.objects.filter(pk__in=released, survey_hold=True).update(
+            survey_hold=False, survey_hold_reason=""
+        )
+
+
+def _customer_ids(action: Action) -> set[int]:
+    ids = set(action.links.values_list("response__customer_id", flat=True))
+    ids.add(action.customer_id)
+    return ids
+
+
+def _owner_email(action: Action, *, key: str, kind: str, template: str, extra=None) -> None:
+    """Queue an email about the action to its owner (a row; the outbox sweep sends it)."""
+    if action.owner is None:
+        return
+    email_queue(
+        key=key, kind=kind, to=action.owner.user.email, template=template, org=action.org,
+        context={"action": action, "member": action.owner, **(extra or {})},
+    )  # fmt: skip
+
+
+# Routing ----------------------------------------------------------------------------------
+
+
+def response_route(*, response_id: int, changed: bool = False, now=None) -> Action | None:
+    """Apply the organisation's routing rules to a submitted (or changed) response.
+
+    Returns the response's action, or None when no rule wants one. Safe to call any number
+    of times: a response has at most one action (ActionResponse is one-to-one with it), and
+    a changed response updates that action rather than opening another.
+
+    It runs in the request that submitted the response, writing rows only: the owner's
+    email is queued in the outbox, so a submission never waits on the broker.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Lock the response: two deliveries of the same signal route it once.
+        locked = Response.objects.select_for_update().filter(pk=response_id).first()
+        if locked is None or locked.submitted_at is None:
+            return None
+        response = Response.objects.select_related(
+            "org", "customer", "invitation__interaction__touchpoint__default_owner__user",
+            "invitation__interaction__staff__user",
+        ).get(pk=response_id)  # fmt: skip
+        answers = list(
+            Answer.objects.filter(response=response).select_related("question")
+            .order_by("question__position", "question_id")
+        )  # fmt: skip
+        link = ActionResponse.objects.select_related("action").filter(response=response).first()
+        if link is not None:
+            if changed:
+                _action_response_changed(link.action, response, answers, now)
+            return link.action
+        return _action_open(response, answers, now)
+
+
+def _action_open(response: Response, answers, now) -> Action | None:
+    org = response.org
+    interaction = response.invitation.interaction
+    touchpoint = interaction.touchpoint
+    rule = routing.first_matching_rule(
+        routing.rules_for(org), response, answers, interaction.touchpoint_id
+    )
+    if rule is None:
+        return None
+    if rule.pk and rule.owner_strategy == RoutingRule.OwnerStrategy.ROUND_ROBIN:
+        # Read the turn under a lock so two routings at once don't pick the same person.
+        rule.round_robin_next = (
+            RoutingRule.objects.select_for_update().values_list("round_robin_next", flat=True)
+            .get(pk=rule.pk)
+        )  # fmt: skip
+    choice = routing.choose_owner(rule, interaction=interaction, touchpoint=touchpoint, org=org)
+    if choice.advance_round_robin:
+        RoutingRule.objects.filter(pk=rule.pk).update(round_robin_next=F("round_robin_next") + 1)
+    due_at = deadlines.deadline_for(
+        now, amount=rule.deadline_amount, unit=rule.deadline_unit, org=org
+    )
+    action = Action(
+        org=org, kind=rule.kind, owner=choice.member, customer=response.customer,
+        touchpoint=touchpoint, response=response, rule=rule if rule.pk else None,
+        words=routing.words_of(response, answers), summary=routing.summary_of(answers),
+        created_at=now, updated_at=now, due_at=due_at, first_due_at=due_at,
+    )  # fmt: skip
+    _schedule_notices(action, now)
+    action.save()
+    ActionResponse.objects.create(action=action, response=response, linked_at=now)
+    _event(action, ActionEvent.Kind.CREATED, text=f"Matched the rule “{rule}”.", now=now,
+           data={"rule": str(rule.code) if rule.pk else "default"})  # fmt: skip
+    if action.owner is not None:
+        _event(action, ActionEvent.Kind.ASSIGNED, text=action.owner.display_name, now=now,
+               data={"owner": str(action.owner.code)})  # fmt: skip
+        _owner_email(action, key=f"action-new:{action.pk}", kind="action_new",
+                     template="action-new")  # fmt: skip
+    customer_hold_refresh(customer_ids=[response.customer_id])
+    return action
+
+
+def _action_response_changed(action: Action, response: Response, answers, now) -> None:
+    words = routing.words_of(response, answers)
+    if response.pk == action.response_id:
+        action.words = words
+        action.summary = routing.summary_of(answers)
+        action.updated_at = now
+        action.save(update_fields=["words", "summary", "updated_at"])
+    _event(action, ActionEvent.Kind.RESPONSE_CHANGED, text=words, now=now,
+           data={"summary": routing.summary_of(answers)})  # fmt: skip
+
+
+# Working an action -----------------------------------------------------------------------
+
+
+def _touch(action: Action, now, *fields) -> None:
+    action.updated_at = now
+    action.save(update_fields=["updated_at", *fields])
+
+
+def _require_open(action: Action) -> None:
+    if not action.is_open:
+        raise ActionError("This action is closed.")
+
+
+def action_note_add(*, action: Action, actor: Membership, text: str, now=None) -> ActionEvent:
+    now = now or timezone.now()
+    text = clean_text(text)
+    if not text:
+        raise ActionError("Write a note first.")
+    event = _event(action, ActionEvent.Kind.NOTE, actor=actor, text=text, now=now)
+    _touch(action, now)
+    return event
+
+
+def action_reassign(
+    *, action: Action, actor: Membership, owner: Membership, reason: str = "", now=None
+) -> None:
+    now = now or timezone.now()
+    if owner.org_id != action.org_id:
+        raise ActionError("Choose someone in your business.")
+    if owner.pk == action.owner_id:
+        return
+    before = action.owner
+    action.owner = owner
+    _touch(action, now, "owner")
+    event = _event(
+        action, ActionEvent.Kind.REASSIGNED, actor=actor, now=now,
+        text=clean_text(reason, limit=1000),
+        data={"from": before.display_name if before else "", "to": owner.display_name},
+    )  # fmt: skip
+    if owner.pk != actor.pk:
+        _owner_email(action, key=f"action-assigned:{action.pk}:{event.pk}", kind="action_assigned",
+                     template="action-assigned", extra={"actor": actor})  # fmt: skip
+
+
+def action_deadline_change(
+    *, action: Action, actor: Membership, due_at: datetime, reason: str, now=None
+) -> None:
+    """Move the promise. A deadline is a promise, so the reason is required and kept."""
+    now = now or timezone.now()
+    reason = clean_text(reason, limit=1000)
+    if not reason:
+        raise ActionError("Say why the deadline changes: it's a promise.")
+    _require_open(action)
+    if due_at <= now:
+        raise ActionError("The new deadline must be in the future.")
+    before = action.due_at
+    action.due_at = due_at
+    _schedule_notices(action, now)
+    if action.paused_at:
+        action.paused_at = now
+    _touch(action, now, "paused_at", *NOTICE_FIELDS)
+    _event(action, ActionEvent.Kind.DEADLINE_CHANGED, actor=actor, text=reason, now=now,
+           data={"from": before.isoformat(), "to": due_at.isoformat()})  # fmt: skip
+
+
+def _resume_clock(action: Action, actor, now) -> None:
+    """Waiting on the customer paused the clock: move the deadline and its notices on by the
+    time spent waiting."""
+    if action.paused_at is None:
+        return
+    paused = now - action.paused_at
+    before = action.due_at
+    action.due_at += paused
+    for field in ("reminder_due_at", "escalate_at"):
+        if getattr(action, field) is not None:
+            setattr(action, field, getattr(action, field) + paused)
+    action.paused_at = None
+    _event(
+        action, ActionEvent.Kind.DEADLINE_CHANGED, actor=actor, now=now,
+        text=f"The clock was paused for {_duration(paused)} while waiting on the customer.",
+        data={"from": before.isoformat(), "to": action.due_at.isoformat(), "paused": True},
+    )  # fmt: skip
+
+
+def _duration(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    if hours < 48:
+        return f"{hours:.0f} h"
+    return f"{hours / 24:.0f} days"
+
+
+def action_status_set(*, action: Action, actor: Membership, status: str, now=None) -> None:
+    """Open, in progress or waiting on the customer (closing has its own function)."""
+    now = now or timezone.now()
+    if status not in Action.OPEN_STATUSES:
+        raise ActionError("Close an action with “what we did”.")
+    _require_open(action)
+    if status == action.status:
+        return
+    before = action.status
+    if before == Action.Status.WAITING:
+        _resume_clock(action, actor, now)
+    if status == Action.Status.WAITING:
+        action.paused_at = now
+    action.status = status
+    if action.first_reply_at is None and status != Action.Status.OPEN:
+        action.first_reply_at = now
+    _touch(action, now, "status", "paused_at", "first_reply_at", *NOTICE_FIELDS)
+    _event(action, ActionEvent.Kind.STATUS_CHANGED, actor=actor, now=now,
+           text=Action.Status(status).label, data={"from": before, "to": status})  # fmt: skip
+
+
+def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=None) -> None:
+    now = now or timezone.now()
+    wanted = []
+    for name in names:
+        name = clean_text(name, limit=40)
+        if name and name.casefold() not in {w.casefold() for w in wanted}:
+            wanted.append(name)
+    tags = []
+    for name in wanted[:10]:
+        tag = Tag.objects.filter(org=action.org, name__iexact=name).first()
+        tags.append(tag or Tag.objects.get_or_create(org=action.org, name=name)[0])
+    before = sorted(t.name for t in action.tags.all())
+    action.tags.set(tags)
+    after = sorted(t.name for t in tags)
+    if before != after:
+        _touch(action, now)
+        _event(action, ActionEvent.Kind.TAGGED, actor=actor, now=now, text=", ".join(after),
+               data={"from": before, "to": after})  # fmt: skip
+
+
+def action_close(
+    *, action: Action, actor: Membership, status: str, resolution: str, now=None
+) -> None:
+    """Close as done or won't do. The customer will read ``resolution``, so it's required."""
+    now = now or timezone.now()
+    if status not in Action.CLOSED_STATUSES:
+        raise ActionError("Close as done or won't do.")
+    resolution = clean_text(resolution)
+    if not resolution:
+        raise ActionError(
+            "Say what you did (or why not): the customer will read it."
+            if status == Action.Status.DONE
+            else "Say why not: the customer will read it."
+        )
+    _require_open(action)
+    if action.status == Action.Status.WAITING:
+        _resume_clock(action, actor, now)
+    before = action.status
+    action.status = status
+    action.resolution = resolution
+    action.closed_at = now
+    action.closed_by = actor
+    action.closed_on_time = now <= action.due_at
+    if action.first_reply_at is None:
+        action.first_reply_at = now
+    _touch(action, now, "status", "resolution", "closed_at", "closed_by", "closed_on_time",
+           "first_reply_at", "paused_at", *NOTICE_FIELDS)  # fmt: skip
+    _event(action, ActionEvent.Kind.CLOSED, actor=actor, now=now, text=resolution,
+           data={"from": before, "to": status, "on_time": action.closed_on_time})  # fmt: skip
+    customer_hold_refresh(customer_ids=_customer_ids(action))
+
+
+def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=None) -> None:
+    """Open a closed action again with a fresh deadline (and fresh notices)."""
+    now = now or timezone.now()
+    if action.is_open:
+        return
+    before = action.status
+    action.status = Action.Status.OPEN
+    action.closed_at = None
+    action.closed_by = None
+    action.closed_on_time = None
+    action.reopened_count += 1
+    action.due_at = deadlines.add_working_days(now, REOPEN_DEADLINE_DAYS, action.org)
+    _schedule_notices(action, now)
+    _touch(action, now, "status", "closed_at", "closed_by", "closed_on_time", "reopened_count",
+           *NOTICE_FIELDS)  # fmt: skip
+    _event(action, ActionEvent.Kind.REOPENED, actor=actor, now=now,
+           text=clean_text(reason, limit=1000), data={"from": before})  # fmt: skip
+    customer_hold_refresh(customer_ids=_customer_ids(action))
+
+
+def action_merge(*, action: Action, actor: Membership, other: Action, now=None) -> None:
+    """Move every response of ``other`` onto ``action`` (the same problem, told by several
+    customers) and close ``other`` as merged. Closing ``action`` then tells them all."""
+    now = now or timezone.now()
+    if other.org_id != action.org_id or other.pk == action.pk:
+        raise ActionError("Choose another action of your business.")
+    _require_open(action)
+    moved = list(other.links.select_related("response__customer"))
+    ActionResponse.objects.filter(action=other).update(action=action, linked_at=now)
+    for link in moved:
+        _event(action, ActionEvent.Kind.LINKED, actor=actor, now=now,
+               text=f"Feedback from {link.response.customer.public_name} linked "
+                    f"(merged from another action).",
+               data={"response": link.response_id, "merged": str(other.code)})  # fmt: skip
+    if other.is_open:
+        other.status = Action.Status.WONT_DO
+        other.closed_at = now
+        other.closed_by = actor
+        other.resolution = "Merged into another action about the same thing."
+    other.merged_into = action
+    _touch(other, now, "status", "closed_at", "closed_by", "resolution", "merged_into")
+    _event(other, ActionEvent.Kind.CLOSED, actor=actor, now=now,
+           text="Merged into another action about the same thing.",
+           data={"merged_into": str(action.code)})  # fmt: skip
+    _touch(action, now)
+    customer_hold_refresh(customer_ids=_customer_ids(action) | {other.customer_id})
+
+
+def action_link_response(
+    *, action: Action, actor: Membership, response: Response, now=None
+) -> None:
+    """Link a response that opened no action of its own to this action."""
+    now = now or timezone.now()
+    if response.org_id != action.org_id:
+        raise ActionError("Choose feedback of your business.")
+    _require_open(action)
+    if ActionResponse.objects.filter(response=response).exists():
+        raise ActionError("That feedback already belongs to an action.")
+    ActionResponse.objects.create(action=action, response=response, linked_at=now)
+    _event(action, ActionEvent.Kind.LINKED, actor=actor, now=now,
+           text=f"Feedback from {response.customer.public_name} linked.",
+           data={"response": response.pk})  # fmt: skip
+    _touch(action, now)
+    customer_hold_refresh(customer_ids=[response.customer_id])
+
+
+# Closing the loop ------------------------------------------------------------------------
+
+
+def loop_message_draft(*, action: Action, member: Membership) -> tuple[str, str]:
+    """A short, human first draft: sorry (for a problem), what we did, who did it."""
+    org = action.org
+    lines = []
+    if action.kind == Kind.PROBLEM:
+        lines.append("Thank you for telling us, and I'm sorry we let you down.")
+    elif action.kind == Kind.PRAISE:
+        lines.append("Thank you for your kind words: they made our day.")
+    else:
+        lines.append("Thank you for your suggestion.")
+    if action.status == Action.Status.WONT_DO:
+        lines.append(f"We've thought about it carefully, and this is where we landed: "
+                     f"{action.resolution}")  # fmt: skip
+    else:
+        lines.append(f"Here's what we did: {action.resolution}")
+    lines.append(f"{member.first_name}\n{org.name}")
+    subject = f"What we did about your feedback to {org.name}"
+    return subject[:200], "\n\n".join(lines)
+
+
+def loop_recipients(action: Action) -> list[Response]:
+    """The linked responses whose customers haven't yet been told about this closing."""
+    links = action.links.select_related("response__customer", "response__invitation")
+    told = set()
+    if action.closed_at:
+        told = set(
+            action.loop_messages.filter(created_at__gte=action.closed_at)
+            .values_list("response_id", flat=True)
+        )  # fmt: skip
+    return [
+        link.response for link in links
+        if link.response_id not in told and link.response.customer.bounced_at is None
+    ]  # fmt: skip
+
+
+def loop_message_send(
+    *, action: Action, actor: Membership, subject: str, body: str, now=None
+) -> list[LoopMessage]:
+    """Queue the loop-closing email to every customer linked to the closed action, from the
+    business with reply-to the member, each ending "Did this sort it out? Yes / No"."""
+    now = now or timezone.now()
+    if action.is_open:
+        raise ActionError("Close the action before telling the customer.")
+    subject, body = clean_text(subject, limit=200), clean_text(body)
+    if not subject or not body:
+        raise ActionError("Write the message (and its subject) first.")
+    messages = []
+    for response in loop_recipients(action):
+        message = LoopMessage.objects.create(
+            action=action, response=response, subject=subject, body=body, sent_by=actor,
+            created_at=now, queued_at=now,
+        )  # fmt: skip
+        email_queue(
+            key=f"loop:{message.pk}", kind="loop_message", to=response.customer.email,
+            template="loop-message", org=action.org, reply_to=actor.user.email,
+            context={"message": message, "customer": response.customer, "response": response,
+                     "token": response.invitation.token, "sender": actor},
+        )  # fmt: skip
+        _event(action, ActionEvent.Kind.EMAIL_OUT, actor=actor, now=now,
+               text=f"Told {response.customer.public_name} what we did.",
+               data={"loop_message": str(message.code)})  # fmt: skip
+        messages.append(message)
+    if messages:
+        _touch(action, now)
+    return messages
+
+
+def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = "", now=None):
+    """The customer's answer to "Did this sort it out?". The first answer stands; a No reopens
+    the action with their words and tells its owner."""
+    now = now or timezone.now()
+    if outcome not in LoopMessage.Outcome.values:
+        raise ActionError("Choose yes or no.")
+    with transaction.atomic():
+        claimed = LoopMessage.objects.filter(pk=message.pk, outcome="").update(
+            outcome=outcome, outcome_at=now, outcome_comment=clean_text(comment)
+        )
+        if not claimed:
+            return False
+        message.refresh_from_db()
+        action = Action.objects.select_related("org", "owner__user").get(pk=message.action_id)
+        name = message.response.customer.public_name
+        said = "Yes, it's sorted." if outcome == LoopMessage.Outcome.YES else "No, not sorted."
+        _event(action, ActionEvent.Kind.CUSTOMER_REPLY, now=now,
+               text=f"{name}: {said} {message.outcome_comment}".strip(),
+               data={"outcome": outcome, "loop_message": str(message.code)})  # fmt: skip
+        if outcome == LoopMessage.Outcome.NO:
+            reason = f"{name} said it isn't sorted: {message.outcome_comment}"
+            action_reopen(action=action, actor=None, now=now, reason=reason)
+            _owner_email(action, key=f"action-reopened:{action.pk}:{message.pk}",
+                         kind="action_reopened", template="action-reopened",
+                         extra={"message": message, "customer_name": name})  # fmt: skip
+    return True
+
+
+def response_consent_withdraw(*, response: Response, now=None) -> bool:
+    """The customer no longer wants to be quoted. Returns False when it was already withdrawn."""
+    now = now or timezone.now()
+    changed = Response.objects.filter(pk=response.pk, consent_withdrawn_at=None).update(
+        consent_withdrawn_at=now
+    )
+    if changed:
+        response.consent_withdrawn_at = now
+        link = ActionResponse.objects.filter(response=response).select_related("action").first()
+        if link:
+            _event(link.action, ActionEvent.Kind.CUSTOMER_REPLY, now=now,
+                   text=f"{response.customer.public_name} withdrew consent to be quoted.",
+                   data={"consent_withdrawn": True})  # fmt: skip
+    return bool(changed)
+
+
+# Routing rules (owners) ------------------------------------------------------------------
+
+
+def routing_rules_materialise(*, org) -> list[RoutingRule]:
+    """Turn the built-in defaults into the organisation's own rows, to edit from there."""
+    with transaction.atomic():
+        if RoutingRule.objects.select_for_update().filter(org=org).exists():
+            return list(RoutingRule.objects.filter(org=org))
+        rules = routing.default_rules(org)
+        for rule in rules:
+            rule.save()
+        return rules
+
+
+def routing_rule_move(*, rule: RoutingRule, direction: str) -> None:
+    """Swap a rule with its neighbour; positions are renumbered 0..n so they stay distinct."""
+    with transaction.atomic():
+        rules = list(RoutingRule.objects.select_for_update().filter(org=rule.org_id))
+        index = next(i for i, r in enumerate(rules) if r.pk == rule.pk)
+        other = index - 1 if direction == "up" else index + 1
+        if 0 <= other < len(rules):
+            rules[index], rules[other] = rules[other], rules[index]
+        for position, each in enumerate(rules):
+            if each.position != position:
+                RoutingRule.objects.filter(pk=each.pk).update(position=position)
+
+
+def routing_rule_next_position(*, org) -> int:
+    last = RoutingRule.objects.filter(org=org).order_by("-position").first()
+    return last.position + 1 if last else 0

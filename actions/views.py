@@ -1,8 +1,396 @@
-from django.shortcuts import render
+import uuid
 
-from accounts.decorators import member_required
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.decorators import member_required, owner_required
+from surveys.models import Invitation, Response
+
+from . import forms, queries, routing, services
+from .models import Action, LoopMessage, RoutingRule
+from .services import ActionError
+
+PAGE_SIZE = 25
 
 
+def _get_action_for_member(request, code) -> Action:
+    """The action of the member's business with this code; another business's is a 404."""
+    return get_object_or_404(
+        Action.objects.select_related("org", "owner__user", "customer", "touchpoint",
+                                      "closed_by__user", "merged_into"),
+        org=request.member.org, code=code,
+    )  # fmt: skip
+
+
+def _get_rule_for_owner(request, code) -> RoutingRule:
+    return get_object_or_404(RoutingRule, org=request.member.org, code=code)
+
+
+# Inbox ------------------------------------------------------------------------------------
+
+
+@require_GET
 @member_required
 def inbox(request):
-    return render(request, "actions/inbox.html", {"org": request.member.org})
+    member = request.member
+    now = timezone.now()
+    filters = queries.InboxFilters.from_query(request.GET)
+    try:
+        page_size = min(max(int(request.GET.get("size", PAGE_SIZE)), 1), 100)
+    except ValueError:
+        page_size = PAGE_SIZE
+    actions = queries.inbox_actions(member=member, filters=filters, now=now)
+    page = Paginator(actions, page_size).get_page(request.GET.get("page"))
+    context = {
+        "org": member.org,
+        "filters": filters,
+        "page": page,
+        "counts": queries.inbox_counts(member=member, now=now),
+        "now": now,
+        "tabs": [("mine", "Mine"), ("team", "Team"), ("overdue", "Overdue"), ("done", "Done")],
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "actions/inbox.html#results", context)
+    context.update(queries.inbox_choices(org=member.org))
+    return render(request, "actions/inbox.html", context)
+
+
+# One action -------------------------------------------------------------------------------
+
+
+def _detail_context(request, action, **forms_in_play) -> dict:
+    org = request.member.org
+    context = {
+        "action": action,
+        "org": org,
+        "now": timezone.now(),
+        "note_form": forms.NoteForm(),
+        "reassign_form": forms.ReassignForm(org=org, initial={"owner": action.owner}),
+        "deadline_form": forms.DeadlineForm(org=org),
+        "tags_form": forms.TagsForm(initial={"tags": ", ".join(t.name for t in action.tags.all())}),
+        "close_form": forms.CloseForm(),
+        "link_form": forms.LinkForm(),
+        "statuses": [(s, s.label) for s in Action.OPEN_STATUSES],
+        "recipients": services.loop_recipients(action) if not action.is_open else [],
+        **queries.action_context(action=action),
+        **queries.merge_candidates(action=action),
+    }
+    context.update(forms_in_play)
+    return context
+
+
+@require_GET
+@member_required
+def detail(request, code):
+    action = _get_action_for_member(request, code)
+    return render(request, "actions/detail.html", _detail_context(request, action))
+
+
+def _post_form(request, action, form, apply, name: str, done: str):
+    """Validate ``form``; apply the change; on a bad form or a refused change, show the page
+    again with the errors next to the form."""
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                apply(form.cleaned_data)
+        except ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, done)
+            return redirect(action)
+    context = _detail_context(request, action, **{name: form})
+    return render(request, "actions/detail.html", context, status=400)
+
+
+@require_POST
+@member_required
+def note(request, code):
+    action = _get_action_for_member(request, code)
+    return _post_form(
+        request, action, forms.NoteForm(request.POST),
+        lambda d: services.action_note_add(action=action, actor=request.member, text=d["text"]),
+        "note_form", "Note added.",
+    )  # fmt: skip
+
+
+@require_POST
+@member_required
+def reassign(request, code):
+    action = _get_action_for_member(request, code)
+    return _post_form(
+        request, action, forms.ReassignForm(request.POST, org=request.member.org),
+        lambda d: services.action_reassign(action=action, actor=request.member, owner=d["owner"],
+                                           reason=d["reason"]),
+        "reassign_form", "Reassigned.",
+    )  # fmt: skip
+
+
+@require_POST
+@member_required
+def deadline(request, code):
+    action = _get_action_for_member(request, code)
+    return _post_form(
+        request, action, forms.DeadlineForm(request.POST, org=request.member.org),
+        lambda d: services.action_deadline_change(action=action, actor=request.member,
+                                                  due_at=d["due_at"], reason=d["reason"]),
+        "deadline_form", "Deadline changed.",
+    )  # fmt: skip
+
+
+@require_POST
+@member_required
+def status(request, code):
+    action = _get_action_for_member(request, code)
+    form = forms.StatusForm(request.POST)
+    if not form.is_valid():
+        return render(request, "actions/detail.html", _detail_context(request, action), status=400)
+    try:
+        services.action_status_set(action=action, actor=request.member,
+                                   status=form.cleaned_data["status"])  # fmt: skip
+    except ActionError as error:
+        messages.error(request, str(error))
+    return redirect(action)
+
+
+@require_POST
+@member_required
+def tags(request, code):
+    action = _get_action_for_member(request, code)
+    form = forms.TagsForm(request.POST)
+    return _post_form(
+        request, action, form,
+        lambda d: services.action_tags_set(action=action, actor=request.member,
+                                           names=form.names()),
+        "tags_form", "Tags saved.",
+    )  # fmt: skip
+
+
+@require_POST
+@member_required
+def close(request, code):
+    action = _get_action_for_member(request, code)
+    form = forms.CloseForm(request.POST)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                services.action_close(action=action, actor=request.member,
+                                      status=form.cleaned_data["status"],
+                                      resolution=form.cleaned_data["resolution"])  # fmt: skip
+        except ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Closed. Now tell the customer what you did.")
+            return redirect("actions:tell", code=action.code)
+    context = _detail_context(request, action, close_form=form)
+    return render(request, "actions/detail.html", context, status=400)
+
+
+@require_POST
+@member_required
+def link(request, code):
+    """Link another open action (merging it) or unrouted feedback to this action."""
+    action = _get_action_for_member(request, code)
+    org = request.member.org
+    form = forms.LinkForm(request.POST)
+
+    def apply(data):
+        kind, _, ref = data["target"].partition(":")
+        if kind == "action":
+            try:
+                other = Action.objects.get(org=org, code=uuid.UUID(ref))
+            except (ValueError, Action.DoesNotExist):
+                raise ActionError("Choose one of your business's open actions.") from None
+            services.action_merge(action=action, actor=request.member, other=other)
+        elif kind == "response" and ref.isdigit():
+            response = Response.objects.filter(org=org, pk=int(ref)).first()
+            if response is None:
+                raise ActionError("Choose feedback of your business.")
+            services.action_link_response(action=action, actor=request.member, response=response)
+        else:
+            raise ActionError("Choose what to link.")
+
+    return _post_form(request, action, form, apply, "link_form", "Linked.")
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def tell(request, code):
+    """The loop-closing message: prefilled, editable, previewed, then queued."""
+    action = _get_action_for_member(request, code)
+    if action.is_open:
+        messages.error(request, "Close the action first; then tell the customer what you did.")
+        return redirect(action)
+    recipients = services.loop_recipients(action)
+    subject, body = services.loop_message_draft(action=action, member=request.member)
+    form = forms.LoopMessageForm(request.POST or None, initial={"subject": subject, "body": body})
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        if request.POST.get("send") and recipients:
+            with transaction.atomic():
+                sent = services.loop_message_send(action=action, actor=request.member,
+                                                  subject=form.cleaned_data["subject"],
+                                                  body=form.cleaned_data["body"])  # fmt: skip
+            messages.success(request, f"Your message is on its way to {len(sent)} "
+                                      f"customer{'s' if len(sent) != 1 else ''}.")  # fmt: skip
+            return redirect(action)
+        preview = form.cleaned_data
+    first = recipients[0] if recipients else None
+    return render(request, "actions/tell.html", {
+        "action": action, "form": form, "preview": preview, "recipients": recipients,
+        "first": first, "sender": request.member,
+    }, status=400 if request.method == "POST" and not form.is_valid() else 200)  # fmt: skip
+
+
+# Routing rules (owners only) --------------------------------------------------------------
+
+
+@require_GET
+@owner_required
+def rules(request):
+    org = request.member.org
+    saved = list(RoutingRule.objects.filter(org=org).prefetch_related("members__user")
+                 .select_related("touchpoint"))  # fmt: skip
+    return render(request, "actions/rules.html", {
+        "rules": saved or routing.default_rules(org), "using_defaults": not saved,
+    })  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@owner_required
+def rule_edit(request, code=None):
+    org = request.member.org
+    if code is None:
+        if request.method == "POST":
+            # Customising starts from the defaults, so adding one rule doesn't drop the others.
+            services.routing_rules_materialise(org=org)
+        rule = RoutingRule(org=org, position=services.routing_rule_next_position(org=org))
+    else:
+        rule = _get_rule_for_owner(request, code)
+    form = forms.RoutingRuleForm(request.POST or None, instance=rule, org=org)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Rule saved.")
+        return redirect("actions:rules")
+    status_code = 400 if request.method == "POST" else 200
+    return render(request, "actions/rule_form.html", {"form": form, "rule": rule},
+                  status=status_code)  # fmt: skip
+
+
+@require_POST
+@owner_required
+def rule_move(request, code):
+    rule = _get_rule_for_owner(request, code)
+    services.routing_rule_move(rule=rule, direction="up" if request.POST.get("up") else "down")
+    return redirect("actions:rules")
+
+
+@require_POST
+@owner_required
+def rule_toggle(request, code):
+    rule = _get_rule_for_owner(request, code)
+    RoutingRule.objects.filter(pk=rule.pk).update(active=not rule.active)
+    messages.success(request, f"Rule {'switched off' if rule.active else 'switched on'}.")
+    return redirect("actions:rules")
+
+
+@require_POST
+@owner_required
+def rules_customise(request):
+    services.routing_rules_materialise(org=request.member.org)
+    return redirect("actions:rules")
+
+
+# The customer's pages (token, no login) ---------------------------------------------------
+
+
+def _get_invitation(token: str) -> Invitation:
+    if len(token) > 64:
+        raise Http404
+    return get_object_or_404(
+        Invitation.objects.select_related("org", "customer", "interaction__touchpoint"),
+        token=token,
+    )
+
+
+def _response_of(invitation):
+    return Response.objects.filter(invitation=invitation, submitted_at__isnull=False).first()
+
+
+def _status_context(invitation) -> dict:
+    response = _response_of(invitation)
+    action = None
+    loop_message = None
+    if response is not None:
+        link = response_link(response)
+        action = link.action if link else None
+        loop_message = (
+            LoopMessage.objects.filter(response=response, queued_at__isnull=False)
+            .select_related("sent_by__user").order_by("-created_at").first()
+        )  # fmt: skip
+    return {
+        "invitation": invitation,
+        "org": invitation.org,
+        "customer": invitation.customer,
+        "response": response,
+        "action": action,
+        "loop_message": loop_message,
+    }
+
+
+def response_link(response):
+    from .models import ActionResponse
+
+    return (
+        ActionResponse.objects.select_related("action__owner__user")
+        .filter(response=response).first()
+    )  # fmt: skip
+
+
+@require_GET
+def status_page(request, token):
+    invitation = _get_invitation(token)
+    return render(request, "actions/status.html", _status_context(invitation))
+
+
+@require_POST
+def withdraw_consent(request, token):
+    invitation = _get_invitation(token)
+    response = _response_of(invitation)
+    if response is None:
+        raise Http404
+    services.response_consent_withdraw(response=response)
+    context = _status_context(invitation)
+    context["withdrawn_now"] = True
+    return render(request, "actions/status.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def sorted_page(request, token):
+    """ "Did this sort it out?": a GET shows the buttons (mail scanners open every link);
+    only a POST records the answer."""
+    invitation = _get_invitation(token)
+    response = _response_of(invitation)
+    message = (
+        LoopMessage.objects.filter(response=response, queued_at__isnull=False)
+        .select_related("response__customer").order_by("-created_at").first()
+        if response else None
+    )  # fmt: skip
+    if message is None:
+        raise Http404
+    form = forms.OutcomeForm(request.POST or None,
+                             initial={"answer": request.GET.get("answer", "")})  # fmt: skip
+    recorded = False
+    if request.method == "POST" and form.is_valid():
+        recorded = services.loop_outcome_record(message=message,
+                                                outcome=form.cleaned_data["answer"],
+                                                comment=form.cleaned_data["comment"])  # fmt: skip
+        message.refresh_from_db()
+    return render(request, "actions/sorted.html", {
+        "org": invitation.org, "message": message, "form": form, "recorded": recorded,
+        "preselected": request.GET.get("answer", ""), "token": token,
+    })  # fmt: skip

@@ -1,0 +1,166 @@
+from datetime import datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import Membership
+from surveys.models import Question, Touchpoint
+
+from .models import Action, RoutingRule
+from .services import clean_text
+
+
+class CleanTextField(forms.CharField):
+    """Outside text as the database can keep it: NUL bytes and lone surrogates never reach it."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return clean_text(value, limit=self.max_length or 5000) if value else value
+
+
+class NoteForm(forms.Form):
+    text = CleanTextField(label="Note", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+                          help_text="Only your team sees notes.")  # fmt: skip
+
+
+class ReassignForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=Membership.objects.none(), to_field_name="code",
+                                   label="Give it to")  # fmt: skip
+    reason = CleanTextField(label="Why (optional)", max_length=1000, required=False)
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = Membership.objects.filter(org=org).select_related("user")
+        self.fields["owner"].label_from_instance = lambda m: m.display_name
+
+
+class DeadlineForm(forms.Form):
+    due_at = forms.DateTimeField(
+        label="New deadline", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )  # fmt: skip
+    reason = CleanTextField(
+        label="Why it changes",
+        max_length=1000,
+        help_text="A deadline is a promise: the reason stays in the history.",
+    )
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+
+    def clean_due_at(self):
+        value: datetime = self.cleaned_data["due_at"]
+        # The member types their own business's local time, whatever the server's zone.
+        return value.replace(tzinfo=None).replace(tzinfo=self.org.tz)
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=[(s, s.label) for s in Action.OPEN_STATUSES])
+
+
+class TagsForm(forms.Form):
+    tags = CleanTextField(label="Tags", max_length=500, required=False,
+                          help_text="Separate tags with commas.")  # fmt: skip
+
+    def names(self) -> list[str]:
+        return [n.strip() for n in self.cleaned_data["tags"].split(",") if n.strip()]
+
+
+class CloseForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[(s, s.label) for s in Action.CLOSED_STATUSES], widget=forms.RadioSelect,
+        initial=Action.Status.DONE, label="Outcome",
+    )  # fmt: skip
+    resolution = CleanTextField(
+        label="What we did (or why not)", max_length=5000, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The customer will read this.",
+        error_messages={"required": "Say what you did (or why not): the customer will read it."},
+    )  # fmt: skip
+
+
+class LoopMessageForm(forms.Form):
+    subject = CleanTextField(max_length=200)
+    body = CleanTextField(label="Message", max_length=5000,
+                          widget=forms.Textarea(attrs={"rows": 10}))  # fmt: skip
+
+
+class LinkForm(forms.Form):
+    target = forms.CharField(label="Same problem as", max_length=80)
+
+
+class OutcomeForm(forms.Form):
+    answer = forms.ChoiceField(choices=[("yes", "Yes"), ("no", "No")])
+    comment = CleanTextField(label="What's still wrong? (optional)", max_length=5000,
+                             required=False, widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
+
+
+class RoutingRuleForm(forms.ModelForm):
+    question_key = forms.TypedChoiceField(label="Question", required=False, empty_value=None,
+                                          coerce=str)  # fmt: skip
+    name = CleanTextField(max_length=120, required=False)
+    choice = CleanTextField(
+        max_length=200,
+        required=False,
+        help_text="For “a given choice”: the choice, as the customer sees it.",
+    )
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "name", "condition", "touchpoint", "question_key", "threshold", "choice",
+            "owner_strategy", "members", "deadline_amount", "deadline_unit", "kind", "active",
+        ]  # fmt: skip
+        widgets = {"members": forms.CheckboxSelectMultiple}
+        help_texts = {
+            "threshold": "For ratings: 1 to 5; a rating at or below this opens an action.",
+            "members": "For “a named member” pick one; for round-robin, everyone who takes turns.",
+        }
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+        self.fields["touchpoint"].queryset = Touchpoint.objects.filter(org=org)
+        self.fields["touchpoint"].empty_label = "Any touchpoint"
+        members = self.fields["members"]
+        members.queryset = Membership.objects.filter(org=org).select_related("user")
+        members.label_from_instance = lambda m: m.display_name
+        questions = (
+            Question.objects.filter(version__survey__org=org)
+            .select_related("version__survey").order_by("version__survey__name", "-version__number",
+                                                        "position")
+        )  # fmt: skip
+        seen, choices = set(), [("", "Any question")]
+        for question in questions:
+            if question.key not in seen:
+                seen.add(question.key)
+                choices.append((str(question.key), f"{question.version.survey}: {question.text}"))
+        self.fields["question_key"].choices = choices
+        if self.instance.question_key:
+            self.initial["question_key"] = str(self.instance.question_key)
+        self.fields["deadline_amount"].min_value = 1
+
+    def clean(self):
+        data = super().clean()
+        Condition, Strategy = RoutingRule.Condition, RoutingRule.OwnerStrategy
+        condition, strategy = data.get("condition"), data.get("owner_strategy")
+        members = data.get("members") or []
+        if condition == Condition.NO_ON_QUESTION and not data.get("question_key"):
+            self.add_error("question_key", "Choose the question.")
+        if condition == Condition.RATING_AT_MOST and not 1 <= (data.get("threshold") or 0) <= 5:
+            self.add_error("threshold", "Choose a rating from 1 to 5.")
+        if condition == Condition.CHOICE_IS and not data.get("choice"):
+            self.add_error("choice", "Type the choice.")
+        if strategy == Strategy.MEMBER and len(members) != 1:
+            self.add_error("members", "Choose exactly one member.")
+        if strategy == Strategy.ROUND_ROBIN and len(members) < 2:
+            self.add_error("members", "Choose at least two members to take turns.")
+        if not 1 <= (data.get("deadline_amount") or 0) <= 200:
+            self.add_error("deadline_amount", "Choose from 1 to 200.")
+        return data
+
+    def clean_question_key(self):
+        value = self.cleaned_data.get("question_key")
+        if value and value not in {c for c, _ in self.fields["question_key"].choices}:
+            raise ValidationError("Choose one of your questions.")
+        return value or None

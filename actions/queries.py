@@ -1,0 +1,187 @@
+"""Reads for the actions pages: the inbox list and counts, one action's context."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Prefetch, Q
+
+from accounts.models import Membership
+from surveys.models import Answer, Interaction, Response, Touchpoint
+
+from .models import Action, ActionEvent, Kind, LoopMessage
+
+TABS = ("mine", "team", "overdue", "done")
+DUE_CHOICES = [
+    ("", "Any time"),
+    ("overdue", "Overdue"),
+    ("today", "Due today"),
+    ("week", "Due in the next 7 days"),
+    ("later", "Due later"),
+]
+SEARCH_LIMIT = 200
+
+
+@dataclass
+class InboxFilters:
+    tab: str = "mine"
+    touchpoint: str = ""
+    kind: str = ""
+    status: str = ""
+    owner: str = ""
+    due: str = ""
+    q: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_query(cls, query) -> "InboxFilters":
+        def get(name):
+            return query.get(name, "").replace("\x00", "").strip()[:SEARCH_LIMIT]
+
+        tab = get("tab")
+        return cls(
+            tab=tab if tab in TABS else "mine", touchpoint=get("touchpoint"), kind=get("kind"),
+            status=get("status"), owner=get("owner"), due=get("due"), q=get("q"),
+        )  # fmt: skip
+
+    def querystring(self, **changes) -> str:
+        from urllib.parse import urlencode
+
+        values = {
+            "tab": self.tab, "touchpoint": self.touchpoint, "kind": self.kind,
+            "status": self.status, "owner": self.owner, "due": self.due, "q": self.q,
+        }  # fmt: skip
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def _uuid_or_none(value: str):
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError):
+        return None
+
+
+def inbox_counts(*, member: Membership, now: datetime) -> dict:
+    """The four tab counts in one query."""
+    open_q = Q(status__in=Action.OPEN_STATUSES)
+    return Action.objects.filter(org=member.org_id).aggregate(
+        mine=Count("pk", filter=open_q & Q(owner=member)),
+        team=Count("pk", filter=open_q),
+        overdue=Count(
+            "pk",
+            filter=Q(status__in=[Action.Status.OPEN, Action.Status.IN_PROGRESS], due_at__lt=now),
+        ),
+        done=Count("pk", filter=Q(status__in=Action.CLOSED_STATUSES)),
+    )
+
+
+def inbox_actions(*, member: Membership, filters: InboxFilters, now: datetime):
+    """The actions of one inbox tab, filtered, in the order to work them."""
+    org = member.org
+    qs = Action.objects.filter(org=org)
+    if filters.tab == "mine":
+        qs = qs.open().filter(owner=member).order_by("due_at", "pk")
+    elif filters.tab == "team":
+        qs = qs.open().order_by("due_at", "pk")
+    elif filters.tab == "overdue":
+        qs = qs.overdue(now).order_by("due_at", "pk")
+    else:
+        # Sort by closed_at, not id, so PostgreSQL walks the (org, -closed_at) index.
+        qs = qs.closed().order_by("-closed_at", "-pk")
+    if code := _uuid_or_none(filters.touchpoint):
+        qs = qs.filter(touchpoint__code=code)
+    if filters.kind in Kind.values:
+        qs = qs.filter(kind=filters.kind)
+    if filters.status in Action.Status.values:
+        qs = qs.filter(status=filters.status)
+    if filters.tab != "mine" and (code := _uuid_or_none(filters.owner)):
+        qs = qs.filter(owner__code=code)
+    qs = _filter_due(qs, filters.due, now, org)
+    if filters.q:
+        qs = qs.filter(Q(words__icontains=filters.q) | Q(summary__icontains=filters.q))
+    return qs.select_related("owner__user", "customer", "touchpoint").prefetch_related("tags")
+
+
+def _filter_due(qs, due: str, now: datetime, org):
+    local = now.astimezone(org.tz)
+    end_of_today = (local.replace(hour=0, minute=0, second=0, microsecond=0)
+                    + timedelta(days=1))  # fmt: skip
+    if due == "overdue":
+        return qs.filter(due_at__lt=now)
+    if due == "today":
+        return qs.filter(due_at__gte=now, due_at__lt=end_of_today)
+    if due == "week":
+        return qs.filter(due_at__gte=now, due_at__lt=now + timedelta(days=7))
+    if due == "later":
+        return qs.filter(due_at__gte=now + timedelta(days=7))
+    return qs
+
+
+def inbox_choices(*, org) -> dict:
+    return {
+        "touchpoints": list(Touchpoint.objects.filter(org=org).only("code", "name")),
+        "members": list(Membership.objects.filter(org=org).select_related("user")),
+        "kinds": Kind.choices,
+        "statuses": Action.Status.choices,
+        "dues": DUE_CHOICES,
+    }
+
+
+def action_context(*, action: Action) -> dict:
+    """Everything the action page shows, words first."""
+    links = list(
+        action.links.select_related("response__customer", "response__invitation__interaction")
+        .prefetch_related(
+            Prefetch("response__answers",
+                     queryset=Answer.objects.select_related("question")
+                     .order_by("question__position"))
+        )
+        .order_by("linked_at", "pk")
+    )  # fmt: skip
+    responses = [link.response for link in links]
+    linked_ids = [r.pk for r in responses]
+    earlier = list(
+        Response.objects.filter(customer=action.customer, submitted_at__isnull=False)
+        .exclude(pk__in=linked_ids)
+        .select_related("invitation__interaction__touchpoint")
+        .prefetch_related("action_link__action")
+        .order_by("-submitted_at")[:10]
+    )  # fmt: skip
+    interactions = list(
+        Interaction.objects.filter(customer=action.customer)
+        .select_related("touchpoint", "staff__user")
+        .order_by("-occurred_at")[:10]
+    )
+    events = list(
+        ActionEvent.objects.filter(action=action).select_related("actor__user")
+        .order_by("created_at", "pk")
+    )  # fmt: skip
+    loop_messages = list(
+        LoopMessage.objects.filter(action=action).select_related(
+            "response__customer", "sent_by__user"
+        )
+    )
+    return {
+        "responses": responses,
+        "earlier": earlier,
+        "interactions": interactions,
+        "events": events,
+        "loop_messages": loop_messages,
+    }
+
+
+def merge_candidates(*, action: Action) -> dict:
+    """Other open actions of the business, and recent feedback that opened no action, to
+    link to this one."""
+    actions = list(
+        Action.objects.filter(org=action.org_id).open().exclude(pk=action.pk)
+        .select_related("customer").order_by("-created_at")[:50]
+    )  # fmt: skip
+    responses = list(
+        Response.objects.filter(org=action.org_id, submitted_at__isnull=False,
+                                action_link__isnull=True)
+        .select_related("customer").order_by("-submitted_at")[:30]
+    )  # fmt: skip
+    return {"actions": actions, "responses": responses}
