@@ -1,5 +1,13 @@
+import uuid
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
+from django import forms
+from django.contrib.sites.shortcuts import get_current_site
 from django.urls import reverse
+
+from .mail import _clean_header
+from .models import OutgoingEmail
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -8,3 +16,37 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_signup_redirect_url(self, request):
         return reverse("accounts:settings")
+
+    def clean_email(self, email: str) -> str:
+        """Refuse addresses no mail server accepts (RFC 5321 limits) before PostgreSQL would."""
+        email = super().clean_email(email)
+        local = email.rpartition("@")[0]
+        if len(email) > 254 or len(local) > 64:
+            raise forms.ValidationError("That email address is too long to be real.")
+        return email
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Put allauth's emails (verification, password reset, …) in Heard's outbox.
+
+        The request only writes a row, so a slow or failing provider never delays or breaks
+        a log-in page; the ``send_queued_emails`` sweep sends it within seconds.
+        """
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx.update(context)
+        message = self.render_mail(template_prefix, email, ctx)
+        html = next(
+            (body for body, kind in getattr(message, "alternatives", []) if kind == "text/html"),
+            "",
+        )
+        kind = template_prefix.rsplit("/", 1)[-1][:40]
+        OutgoingEmail.objects.create(
+            # Each of these emails carries its own one-time link, so each is its own email.
+            key=f"allauth:{kind}:{uuid.uuid4()}",
+            kind=kind,
+            to=_clean_header(email),
+            from_email=message.from_email,
+            subject=_clean_header(message.subject)[:250],
+            body_text=message.body if message.content_subtype == "plain" else "",
+            body_html=html or (message.body if message.content_subtype == "html" else ""),
+        )

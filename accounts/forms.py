@@ -1,14 +1,50 @@
-from django import forms
+import unicodedata
 
-from .models import TIMEZONES
+from django import forms
+from django.conf import settings
+from django.contrib.auth import password_validation
+
+from .models import TIMEZONES, Membership, Organisation
 from .services import organisation_create
+
+LOGO_MAX_BYTES = 1_000_000
+LOGO_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
+WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+
+
+def _has_surrogate(value: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+
+
+def clean_line(value: str, *, what: str = "This") -> str:
+    """A single line of plain text, stored as typed (trimmed), or a clear error.
+
+    Line breaks and control characters would end up in email headers and PostgreSQL refuses
+    NUL bytes; a lone surrogate can't be encoded at all. Other Unicode (accents, emoji,
+    right-to-left marks) is stored exactly and escaped when shown.
+    """
+    if _has_surrogate(value):
+        raise forms.ValidationError(f"{what} contains a broken character; please retype it.")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise forms.ValidationError(
+            f"{what} must be one line of plain text, without line breaks or control characters."
+        )
+    return value
+
+
+class LineField(forms.CharField):
+    """A CharField for one line of text (names, labels): see ``clean_line``."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        return clean_line(value, what=str(self.label or "This")) if value else value
 
 
 class BusinessSignupForm(forms.Form):
     """Extra fields on allauth's sign-up: the person's name and their business."""
 
-    name = forms.CharField(label="Your name", max_length=150)
-    business_name = forms.CharField(label="Business name", max_length=120)
+    name = LineField(label="Your name", max_length=150)
+    business_name = LineField(label="Business name", max_length=120)
     timezone = forms.ChoiceField(
         label="Time zone", choices=[(tz, tz) for tz in TIMEZONES], initial="Europe/London"
     )
@@ -16,13 +52,10 @@ class BusinessSignupForm(forms.Form):
     field_order = ["name", "business_name", "timezone", "email", "password1", "password2"]
 
     def clean_business_name(self):
-        value = " ".join(self.cleaned_data["business_name"].split())
+        value = self.cleaned_data["business_name"]
         if not any(ch.isalnum() for ch in value):
             raise forms.ValidationError("Give your business a name with letters or numbers in it.")
         return value
-
-    def clean_name(self):
-        return " ".join(self.cleaned_data["name"].split())
 
     def signup(self, request, user):
         user.name = self.cleaned_data["name"]
@@ -32,3 +65,184 @@ class BusinessSignupForm(forms.Form):
             owner=user,
             timezone=self.cleaned_data["timezone"],
         )
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self):
+        super().__init__(format="%H:%M")
+
+
+class OrganisationForm(forms.ModelForm):
+    name = LineField(label="Business name", max_length=120)
+    timezone = forms.ChoiceField(label="Time zone", choices=[(tz, tz) for tz in TIMEZONES])
+    working_days = forms.TypedMultipleChoiceField(
+        label="Working days",
+        choices=WEEKDAYS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Deadlines and reminders count only these days.",
+        error_messages={"required": "Pick at least one working day."},
+    )
+    sender_name = LineField(
+        label="Sender name",
+        max_length=120,
+        required=False,
+        help_text="The name customers see on emails. Leave empty to use the business name.",
+    )
+    fatigue_days = forms.IntegerField(
+        label="Survey fatigue (days)",
+        min_value=0,
+        max_value=365,
+        help_text="Never survey the same customer twice within this many days.",
+    )
+    survey_reminder_days = forms.IntegerField(
+        label="Survey reminder (days)",
+        min_value=0,
+        max_value=60,
+        help_text="Days before one reminder to unanswered surveys; 0 turns reminders off.",
+    )
+    invitation_expiry_days = forms.IntegerField(
+        label="Survey links expire after (days)", min_value=1, max_value=365
+    )
+
+    class Meta:
+        model = Organisation
+        fields = [
+            "name",
+            "timezone",
+            "working_days",
+            "work_starts",
+            "work_ends",
+            "brand_colour",
+            "logo",
+            "sender_name",
+            "reply_to",
+            "quiet_starts",
+            "quiet_ends",
+            "fatigue_days",
+            "survey_reminder_days",
+            "invitation_expiry_days",
+            "wall_enabled",
+        ]
+        labels = {
+            "work_starts": "Work starts",
+            "work_ends": "Work ends",
+            "brand_colour": "Brand colour",
+            "reply_to": "Reply-to address",
+            "quiet_starts": "Quiet hours start",
+            "quiet_ends": "Quiet hours end",
+            "wall_enabled": "Publish a public “you said, we did” wall",
+        }
+        help_texts = {
+            "brand_colour": "Used for the header and buttons; text on it keeps readable contrast.",
+            "logo": "PNG, JPEG, GIF or WebP, up to 1 MB.",
+            "reply_to": "Where customers' replies to Heard's emails go.",
+            "quiet_starts": "No survey emails go out between these times (business time zone).",
+        }
+        widgets = {
+            "work_starts": TimeInput(),
+            "work_ends": TimeInput(),
+            "quiet_starts": TimeInput(),
+            "quiet_ends": TimeInput(),
+            "brand_colour": forms.TextInput(attrs={"type": "color"}),
+        }
+
+    def clean_working_days(self):
+        days = sorted(set(self.cleaned_data["working_days"]))
+        if not days:
+            raise forms.ValidationError("Pick at least one working day.")
+        return days
+
+    def clean_brand_colour(self):
+        return self.cleaned_data["brand_colour"].lower()
+
+    def clean_logo(self):
+        logo = self.cleaned_data.get("logo")
+        # Only a newly uploaded file has .size checked here; the stored one was checked before.
+        if logo and hasattr(logo, "content_type"):
+            if logo.size > LOGO_MAX_BYTES:
+                raise forms.ValidationError("The logo is too large: use an image up to 1 MB.")
+            image = getattr(logo, "image", None)
+            if image is None or image.format not in LOGO_FORMATS:
+                raise forms.ValidationError("Use a PNG, JPEG, GIF or WebP image for the logo.")
+        return logo
+
+    def clean(self):
+        cleaned = super().clean()
+        starts, ends = cleaned.get("work_starts"), cleaned.get("work_ends")
+        if starts and ends and starts >= ends:
+            self.add_error("work_ends", "Work must end after it starts.")
+        return cleaned
+
+
+class StaffInviteForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254)
+    name = LineField(label="Name (optional)", max_length=150, required=False)
+    role = forms.ChoiceField(label="Role", choices=Membership.Role.choices, initial="staff")
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+
+class JoinForm(forms.Form):
+    """Accepting a staff invitation: the new member's name and password."""
+
+    name = LineField(label="Your name", max_length=150)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Password (again)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_password1(self):
+        password = self.cleaned_data["password1"]
+        if _has_surrogate(password) or "\x00" in password:
+            raise forms.ValidationError("The password contains a character that can't be used.")
+        return password
+
+    def clean(self):
+        cleaned = super().clean()
+        one, two = cleaned.get("password1"), cleaned.get("password2")
+        if one and two and one != two:
+            self.add_error("password2", "The two passwords don't match.")
+        elif one:
+            from .models import User
+
+            try:
+                password_validation.validate_password(
+                    one, User(email=self.email, name=cleaned.get("name") or "")
+                )
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class ApiTokenForm(forms.Form):
+    name = LineField(
+        label="Token name",
+        max_length=80,
+        help_text="What uses it, e.g. “Till integration”.",
+    )
+
+
+class ProfileForm(forms.Form):
+    name = LineField(label="Your name", max_length=150)
+
+
+def invite_ttl_days() -> int:
+    return settings.HEARD["STAFF_INVITE_TTL"].days

@@ -1,12 +1,249 @@
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .decorators import member_required
+from . import services
+from .decorators import member_required, owner_required
+from .forms import (
+    ApiTokenForm,
+    JoinForm,
+    OrganisationForm,
+    ProfileForm,
+    RoleForm,
+    StaffInviteForm,
+    invite_ttl_days,
+)
+from .models import ApiToken, Membership, Organisation, StaffInvite
+
+
+def _get_invite_for_member(request, code) -> StaffInvite:
+    return get_object_or_404(
+        StaffInvite.objects.select_related("org"), org=request.member.org, code=code
+    )
+
+
+def _get_member_for_member(request, code) -> Membership:
+    return get_object_or_404(
+        Membership.objects.select_related("org", "user"), org=request.member.org, code=code
+    )
+
+
+def _get_token_for_member(request, code) -> ApiToken:
+    return get_object_or_404(
+        ApiToken.objects.select_related("org"), org=request.member.org, code=code
+    )
 
 
 @member_required
+@require_http_methods(["GET", "POST"])
 def settings_page(request):
-    return render(request, "accounts/settings.html", {"org": request.member.org})
+    """The Organisation tab: owners edit it, staff read it."""
+    org = request.member.org
+    if request.method == "POST":
+        if not request.member.is_owner:
+            raise PermissionDenied("Only the business's owners can change these settings.")
+        # A copy: a form that fails validation leaves its values on the instance, and the
+        # page's header must keep showing the saved organisation.
+        form = OrganisationForm(
+            request.POST, request.FILES, instance=Organisation.objects.get(pk=org.pk)
+        )
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Saved the organisation settings.")
+            return redirect("accounts:settings")
+        messages.error(request, "Please correct the highlighted fields.")
+    else:
+        form = OrganisationForm(instance=org)
+    return render(request, "accounts/settings_org.html", {"org": org, "form": form, "tab": "org"})
+
+
+def _members_context(request, invite_form=None) -> dict:
+    org = request.member.org
+    now = timezone.now()
+    return {
+        "org": org,
+        "tab": "members",
+        "members": Membership.objects.filter(org=org).select_related("user"),
+        "invites": org.staff_invites.pending(now).select_related("invited_by__user")
+        if request.member.is_owner
+        else [],
+        "invite_form": invite_form or StaffInviteForm(),
+        "roles": Membership.Role.choices,
+        "ttl_days": invite_ttl_days(),
+    }
+
+
+@member_required
+@require_http_methods(["GET"])
+def members(request):
+    return render(request, "accounts/settings_members.html", _members_context(request))
+
+
+@owner_required
+@require_POST
+def invite_create(request):
+    form = StaffInviteForm(request.POST)
+    if form.is_valid():
+        result = services.staff_invite_create(
+            org=request.member.org,
+            invited_by=request.member,
+            now=timezone.now(),
+            **form.cleaned_data,
+        )
+        if isinstance(result, services.InviteProblem):
+            form.add_error("email", result.message)
+        else:
+            messages.success(request, f"Invitation sent to {result.email}.")
+            return redirect("accounts:members")
+    context = _members_context(request, invite_form=form)
+    return render(request, "accounts/settings_members.html", context, status=200)
+
+
+@owner_required
+@require_POST
+def invite_resend(request, code):
+    invite = _get_invite_for_member(request, code)
+    if invite.accepted_at:
+        messages.error(request, f"{invite.email} has already joined.")
+    else:
+        services.staff_invite_resend(invite=invite, by=request.member, now=timezone.now())
+        messages.success(request, f"Sent a fresh invitation link to {invite.email}.")
+    return redirect("accounts:members")
+
+
+@owner_required
+@require_POST
+def invite_revoke(request, code):
+    invite = _get_invite_for_member(request, code)
+    if services.staff_invite_revoke(invite=invite, now=timezone.now()):
+        messages.success(request, f"Revoked the invitation for {invite.email}.")
+    return redirect("accounts:members")
+
+
+@owner_required
+@require_POST
+def member_role(request, code):
+    member = _get_member_for_member(request, code)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner or staff.")
+        return redirect("accounts:members")
+    try:
+        services.membership_set_role(member=member, role=form.cleaned_data["role"])
+    except services.LastOwnerError:
+        messages.error(
+            request, "A business needs at least one owner: make someone else an owner first."
+        )
+    else:
+        messages.success(
+            request, f"{member.display_name} is now {member.get_role_display().lower()}."
+        )
+    if member.pk == request.member.pk and not member.is_owner:
+        return redirect("home")
+    return redirect("accounts:members")
+
+
+@owner_required
+@require_POST
+def member_remove(request, code):
+    member = _get_member_for_member(request, code)
+    try:
+        services.membership_remove(member=member)
+    except services.LastOwnerError:
+        messages.error(request, "You can't remove the last owner of the business.")
+        return redirect("accounts:members")
+    messages.success(request, f"Removed {member.display_name} from {member.org.name}.")
+    if member.user_id == request.user.pk:
+        return redirect("accounts:no_business")
+    return redirect("accounts:members")
+
+
+def _tokens_context(request, form=None, secret=None, new_token=None) -> dict:
+    org = request.member.org
+    return {
+        "org": org,
+        "tab": "tokens",
+        "tokens": ApiToken.objects.filter(org=org).select_related("created_by__user"),
+        "form": form or ApiTokenForm(),
+        "secret": secret,
+        "new_token": new_token,
+    }
+
+
+@owner_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    """List tokens; POST creates one and shows its secret in this response only."""
+    if request.method == "POST":
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            token, raw = services.api_token_create(
+                org=request.member.org, name=form.cleaned_data["name"], by=request.member
+            )
+            context = _tokens_context(request, secret=raw, new_token=token)
+            return render(request, "accounts/settings_tokens.html", context, status=201)
+        return render(request, "accounts/settings_tokens.html", _tokens_context(request, form=form))
+    return render(request, "accounts/settings_tokens.html", _tokens_context(request))
+
+
+@owner_required
+@require_POST
+def token_revoke(request, code):
+    token = _get_token_for_member(request, code)
+    if services.api_token_revoke(token=token, now=timezone.now()):
+        messages.success(request, f"Revoked “{token.name}”: it no longer works.")
+    return redirect("accounts:tokens")
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            services.user_set_name(user=request.user, name=form.cleaned_data["name"])
+            messages.success(request, "Saved your name.")
+            return redirect("accounts:profile")
+    else:
+        form = ProfileForm(initial={"name": request.user.name})
+    context = {"org": request.member.org, "tab": "profile", "form": form}
+    return render(request, "accounts/settings_profile.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def join(request, token):
+    """A staff invitation link: GET shows the form, POST creates the member and logs them in."""
+    invite = StaffInvite.find(token) if 20 <= len(token) <= 100 else None
+    if invite is None:
+        return render(request, "accounts/join_invalid.html", {"reason": "unknown"}, status=404)
+    now = timezone.now()
+    if not invite.is_usable(now):
+        reason = "used" if invite.accepted_at else "revoked" if invite.revoked_at else "expired"
+        return render(
+            request, "accounts/join_invalid.html", {"reason": reason, "invite": invite}, status=410
+        )
+    form = JoinForm(request.POST or None, email=invite.email, initial={"name": invite.name})
+    if request.method == "POST" and form.is_valid():
+        member = services.staff_invite_accept(
+            invite=invite,
+            name=form.cleaned_data["name"],
+            password=form.cleaned_data["password1"],
+            now=now,
+        )
+        if member is None:
+            context = {"reason": "taken", "invite": invite}
+            return render(request, "accounts/join_invalid.html", context, status=410)
+        login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome to {invite.org.name}, {member.first_name}.")
+        return redirect("home")
+    return render(request, "accounts/join.html", {"invite": invite, "form": form})
 
 
 @login_required

@@ -1,9 +1,12 @@
+import re
+
 from django import template
 from django.utils.html import format_html
 
 register = template.Library()
 
 DEFAULT_BRAND = "#1f6f5c"
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def _luminance(hex_colour: str) -> float:
@@ -25,7 +28,7 @@ def brand_style(context, org=None):
     """A nonce'd <style> setting the organisation's colour, with a text colour that keeps
     WCAG AA contrast on it (the CSP allows no inline style attributes)."""
     colour = getattr(org, "brand_colour", None) or DEFAULT_BRAND
-    if len(colour) != 7 or not colour.startswith("#"):
+    if not _HEX.fullmatch(colour):
         colour = DEFAULT_BRAND
     on_brand = (
         "#ffffff" if _contrast(colour, "#ffffff") >= _contrast(colour, "#111111") else "#111111"
