@@ -1,8 +1,607 @@
-from django.shortcuts import render
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.csp import CSP
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import owner_required
+from accounts.mail import render_email
+
+from . import queries, services
+from .forms import (
+    CsvUploadForm,
+    QuestionForm,
+    SendNowForm,
+    SurveyAnswerForm,
+    SurveyCreateForm,
+    SurveySettingsForm,
+    TouchpointForm,
+    csv_rows,
+)
+from .ingest import InputError, Lookups, parse_interaction
+from .library import LIBRARY, template_question
+from .models import MAX_QUESTIONS, MAX_TEXT, Interaction, Invitation, Question, Survey, Touchpoint
+
+# --- The customer's pages ---------------------------------------------------------------------
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _token_page(request, token):
+    """(invitation, None) for a good token, else (None, the friendly error page).
+
+    Misses are counted per address and minute; past the limit every guess gets a 429, so
+    tokens can't be found by trying.
+    """
+    invitation = queries.invitation_for_token(token)
+    if invitation is not None:
+        if invitation.is_expired(timezone.now()):
+            page = render(request, "surveys/expired.html", {"org": invitation.org}, status=410)
+            return None, page
+        return invitation, None
+    limit = settings.HEARD["TOKEN_GUESS_LIMIT_PER_MINUTE"]
+    window = int(time.time() // 60)
+    key = f"token-miss:{_client_ip(request)}:{window}"
+    try:
+        misses = 1 if cache.add(key, 1, timeout=70) else cache.incr(key)
+    except Exception:  # a cache outage must not turn a miss into a 500
+        misses = 0
+    if misses > limit:
+        page = render(request, "surveys/too_many.html", status=429)
+        page["Retry-After"] = str(max(1, int(60 - time.time() % 60)))
+        return None, page
+    return None, render(request, "surveys/not_found.html", status=404)
+
+
+def _raw_value(answer) -> str:
+    if answer is None:
+        return ""
+    if answer.yes_no is not None:
+        return "yes" if answer.yes_no else "no"
+    if answer.rating is not None:
+        return str(answer.rating)
+    return answer.choice or answer.text
+
+
+def _page_items(questions, answers, posted=None, errors=None, picked=None):
+    items = []
+    for number, question in enumerate(questions, start=1):
+        value = _raw_value(answers.get(question.pk))
+        if posted is not None:
+            value = posted.get(f"q-{question.key}", value)
+        if picked and picked[0] == question:
+            value = picked[1]
+        items.append(
+            {
+                "number": number,
+                "question": question,
+                "name": f"q-{question.key}",
+                "value": value,
+                "options": services.answer_options(question),
+                "error": (errors or {}).get(str(question.key), ""),
+            }
+        )
+    return items
+
+
+def _picked(request, questions):
+    """The answer an email link chose (?q=<key>&a=<value>), if it names a real option.
+    Only shown preselected: a GET never records anything (mail scanners open every link)."""
+    key, value = request.GET.get("q", ""), request.GET.get("a", "")
+    for question in questions:
+        if str(question.key) == key:
+            try:
+                services.answer_fields(question, value)
+            except ValidationError:
+                return None
+            if question.kind == Question.Kind.TEXT:
+                return None
+            label = dict((v, label) for label, v in services.answer_options(question))
+            return question, value, label.get(value, value)
+    return None
+
+
+def _survey_context(invitation, questions, answers, **extra):
+    items = _page_items(
+        questions, answers, extra.pop("posted", None), extra.pop("errors", None),
+        extra.get("picked"),
+    )  # fmt: skip
+    response = getattr(invitation, "response", None)
+    return {
+        "invitation": invitation,
+        "org": invitation.org,
+        "current_org": invitation.org,
+        "version": invitation.survey_version,
+        "items": items,
+        "answered": len(answers),
+        "total": len(questions),
+        "response": response,
+        "verbatim": response.verbatim if response else "",
+        "consent": response.consent_to_quote if response else False,
+        "max_text": MAX_TEXT,
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def survey_page(request, token):
+    invitation, error_page = _token_page(request, token)
+    if invitation is None:
+        return error_page
+    questions, answers = queries.survey_page_data(invitation)
+    if request.method == "POST" and "q" in request.POST:
+        return _save_one_answer(request, invitation, questions, answers)
+    if request.method == "POST":
+        return _save_all_answers(request, invitation, questions, answers)
+    picked = _picked(request, questions)
+    context = _survey_context(invitation, questions, answers, picked=picked)
+    context["saved"] = request.GET.get("saved") == "1"
+    return render(request, "surveys/survey_page.html", context)
+
+
+def _wants_json(request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch" or bool(request.htmx)
+
+
+def _save_one_answer(request, invitation, questions, answers):
+    key, raw = request.POST.get("q", ""), request.POST.get("a", "")
+    question = next((q for q in questions if str(q.key) == key), None)
+    error = ""
+    if question is None:
+        error = "That question isn't part of this survey."
+    else:
+        try:
+            fields = services.answer_fields(question, raw)
+        except ValidationError as exc:
+            error = exc.messages[0]
+    if error:
+        if _wants_json(request):
+            return JsonResponse({"saved": False, "error": error}, status=400)
+        context = _survey_context(invitation, questions, answers, page_error=error)
+        return render(request, "surveys/survey_page.html", context, status=400)
+    services.response_save(
+        invitation=invitation, answers={question: fields}, existing=answers, now=timezone.now()
+    )
+    answered = len(answers) + (question.pk not in answers)
+    if _wants_json(request):
+        return JsonResponse({"saved": True, "answered": answered, "total": len(questions)})
+    return redirect(f"{reverse('surveys:page', args=[invitation.token])}?saved=1")
+
+
+def _save_all_answers(request, invitation, questions, answers):
+    form = SurveyAnswerForm(request.POST, questions)
+    if not form.is_valid():
+        context = _survey_context(
+            invitation, questions, answers, posted=request.POST, errors=form.errors,
+            form_errors=form.errors, verbatim_error=form.errors.get("verbatim", ""),
+        )  # fmt: skip
+        context["verbatim"] = request.POST.get("verbatim", "")
+        context["consent"] = form.consent
+        return render(request, "surveys/survey_page.html", context, status=400)
+    services.response_save(
+        invitation=invitation, answers=form.answers, existing=answers,
+        verbatim=form.verbatim, consent=form.consent, now=timezone.now(),
+    )  # fmt: skip
+    return redirect("surveys:thanks", token=invitation.token)
+
+
+@require_GET
+def thanks(request, token):
+    invitation, error_page = _token_page(request, token)
+    if invitation is None:
+        return error_page
+    context = {
+        "invitation": invitation,
+        "org": invitation.org,
+        "current_org": invitation.org,
+        "status_url": f"/f/{invitation.token}/",
+        "response": getattr(invitation, "response", None),
+    }
+    return render(request, "surveys/thanks.html", context)
+
+
+@csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without cookies
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request, token):
+    invitation, error_page = _token_page(request, token)
+    if invitation is None:
+        return error_page
+    customer = invitation.customer
+    done = False
+    if request.method == "POST":
+        if request.POST.get("action") == "resubscribe":
+            services.customer_resubscribe(customer=customer)
+            customer.opted_out_at = None
+        else:
+            services.customer_unsubscribe(customer=customer, now=timezone.now())
+            customer.opted_out_at = customer.opted_out_at or timezone.now()
+            done = True
+    context = {
+        "invitation": invitation,
+        "org": invitation.org,
+        "current_org": invitation.org,
+        "customer": customer,
+        "done": done,
+    }
+    return render(request, "surveys/unsubscribe.html", context)
+
+
+# --- The owner's pages ------------------------------------------------------------------------
+
+
+def _get_survey_for_member(request, code) -> Survey:
+    return get_object_or_404(Survey.objects.for_org(request.member.org), code=code)
+
+
+def _get_touchpoint_for_member(request, code) -> Touchpoint:
+    return get_object_or_404(Touchpoint.objects.for_org(request.member.org), code=code)
 
 
 @owner_required
+@require_GET
 def index(request):
-    return render(request, "surveys/index.html", {"org": request.member.org})
+    org = request.member.org
+    surveys = list(queries.surveys_for_org(org))
+    for survey in surveys:
+        versions = list(survey.versions.all())
+        survey.current = versions[0] if versions else None
+    context = {
+        "org": org,
+        "surveys": surveys,
+        "touchpoints": queries.touchpoints_for_org(org),
+        "counts": queries.invitation_counts(org),
+        "recent": queries.invitations_for_org(org)[:8],
+    }
+    return render(request, "surveys/index.html", context)
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def survey_new(request):
+    form = SurveyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        business = form.cleaned_data["business"]
+        templates = LIBRARY[business]["questions"][:MAX_QUESTIONS] if business else []
+        survey = services.survey_create(
+            org=request.member.org, name=form.cleaned_data["name"], templates=templates,
+            now=timezone.now(),
+        )  # fmt: skip
+        messages.success(request, "Survey created. Reword, reorder or swap the questions below.")
+        return redirect("surveys:survey", code=survey.code)
+    return render(request, "surveys/survey_new.html", {"form": form, "library": LIBRARY})
+
+
+def _builder_context(request, survey, **extra):
+    version = survey.current_version()
+    questions = list(version.questions.all()) if version else []
+    settings_form = extra.pop("settings_form", None) or SurveySettingsForm(
+        initial={
+            "name": survey.name,
+            "free_text_prompt": version.free_text_prompt if version else "",
+            "active": survey.active,
+        }
+    )
+    used_texts = {q.text for q in questions}
+    return {
+        "survey": survey,
+        "version": version,
+        "questions": [(q, QuestionForm(instance=q, prefix=str(q.key))) for q in questions],
+        "full": len(questions) >= MAX_QUESTIONS,
+        "max_questions": MAX_QUESTIONS,
+        "five_message": services.FIVE_QUESTIONS,
+        "add_form": extra.pop("add_form", None) or QuestionForm(prefix="new"),
+        "settings_form": settings_form,
+        "library": LIBRARY,
+        "used_texts": used_texts,
+        "response_count": survey.versions.filter(responses__isnull=False).count(),
+        **extra,
+    }
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def survey_detail(request, code):
+    survey = _get_survey_for_member(request, code)
+    if request.method == "POST":
+        form = SurveySettingsForm(request.POST)
+        if form.is_valid():
+            now = timezone.now()
+            data = form.cleaned_data
+            Survey.objects.filter(pk=survey.pk).update(name=data["name"], active=data["active"])
+            version = survey.current_version()
+            if version is None or version.free_text_prompt != data["free_text_prompt"]:
+                services.survey_update_prompt(
+                    survey=survey, prompt=data["free_text_prompt"], now=now
+                )
+            messages.success(request, "Saved.")
+            return redirect("surveys:survey", code=survey.code)
+        context = _builder_context(request, survey, settings_form=form)
+        return render(request, "surveys/survey_detail.html", context, status=400)
+    return render(request, "surveys/survey_detail.html", _builder_context(request, survey))
+
+
+@owner_required
+@require_POST
+def question_add(request, code):
+    survey = _get_survey_for_member(request, code)
+    now = timezone.now()
+    template_id = request.POST.get("template")
+    if template_id:
+        template = template_question(template_id)
+        if template is None:
+            raise Http404("No such template question.")
+        fields = template.as_fields()
+    else:
+        form = QuestionForm(request.POST, prefix="new")
+        if not form.is_valid():
+            context = _builder_context(request, survey, add_form=form)
+            return render(request, "surveys/survey_detail.html", context, status=400)
+        fields = form.question_fields()
+    try:
+        services.question_add(survey=survey, fields=fields, now=now)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, "Question added.")
+    return redirect("surveys:survey", code=survey.code)
+
+
+def _question_or_404(survey, key) -> Question:
+    version = survey.current_version()
+    question = version.questions.filter(key=key).first() if version else None
+    if question is None:
+        raise Http404("No such question.")
+    return question
+
+
+@owner_required
+@require_POST
+def question_edit(request, code, key):
+    survey = _get_survey_for_member(request, code)
+    question = _question_or_404(survey, key)
+    form = QuestionForm(request.POST, instance=question, prefix=str(key))
+    if not form.is_valid():
+        context = _builder_context(request, survey, edit_errors={str(key): form})
+        return render(request, "surveys/survey_detail.html", context, status=400)
+    services.question_update(
+        survey=survey, key=key, fields=form.question_fields(), now=timezone.now()
+    )
+    messages.success(request, "Question saved.")
+    return redirect("surveys:survey", code=survey.code)
+
+
+@owner_required
+@require_POST
+def question_move(request, code, key):
+    survey = _get_survey_for_member(request, code)
+    _question_or_404(survey, key)
+    offset = -1 if request.POST.get("direction") == "up" else 1
+    services.question_move(survey=survey, key=key, offset=offset, now=timezone.now())
+    return redirect(f"{reverse('surveys:survey', args=[survey.code])}#questions")
+
+
+@owner_required
+@require_POST
+def question_delete(request, code, key):
+    survey = _get_survey_for_member(request, code)
+    _question_or_404(survey, key)
+    services.question_remove(survey=survey, key=key, now=timezone.now())
+    messages.success(request, "Question removed.")
+    return redirect("surveys:survey", code=survey.code)
+
+
+class _PreviewInvitation:
+    """Just enough of an invitation to render the survey page and email for the owner."""
+
+    def __init__(self, survey, version, member):
+        from .models import Customer, Interaction
+
+        self.org = survey.org
+        self.token = "preview"
+        self.survey_version = version
+        self.customer = Customer(org=survey.org, email="pat@example.com", name="Pat Jones")
+        touchpoint = survey.touchpoints.first() or Touchpoint(name="Your visit", slug="visit")
+        self.interaction = Interaction(touchpoint=touchpoint, staff=member)
+        self.expires_at = timezone.now() + timedelta(days=survey.org.invitation_expiry_days)
+
+
+@owner_required
+@require_GET
+def survey_preview(request, code):
+    survey = _get_survey_for_member(request, code)
+    version = survey.current_version()
+    questions = list(version.questions.all()) if version else []
+    invitation = _PreviewInvitation(survey, version, request.member)
+    context = _survey_context(invitation, questions, {}, preview=True, survey=survey)
+    return render(request, "surveys/survey_page.html", context)
+
+
+def _preview_email(request, survey):
+    version = survey.current_version()
+    questions = list(version.questions.all()) if version else []
+    invitation = _PreviewInvitation(survey, version, request.member)
+    context = services.invitation_email_context(invitation, version, questions)
+    return render_email("survey-invitation", {"org": survey.org, **context})
+
+
+@owner_required
+@require_GET
+def survey_preview_email(request, code):
+    survey = _get_survey_for_member(request, code)
+    subject, text, _html = _preview_email(request, survey)
+    context = {"survey": survey, "subject": subject, "text": text}
+    return render(request, "surveys/preview_email.html", context)
+
+
+@owner_required
+@require_GET
+@xframe_options_sameorigin
+@csp_override(
+    {
+        "default-src": [CSP.NONE],
+        "style-src": [CSP.UNSAFE_INLINE],
+        "img-src": [CSP.SELF, "data:"],
+        "frame-ancestors": [CSP.SELF],
+    }
+)
+def survey_preview_email_html(request, code):
+    # Emails need inline styles; this page allows them and nothing else (no scripts at all).
+    from django.http import HttpResponse
+
+    survey = _get_survey_for_member(request, code)
+    _subject, _text, html = _preview_email(request, survey)
+    return HttpResponse(html)
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def touchpoint_new(request):
+    org = request.member.org
+    form = TouchpointForm(request.POST or None, org=org, instance=Touchpoint(org=org))
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Touchpoint added.")
+        return redirect("surveys:index")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "surveys/touchpoint_form.html", {"form": form}, status=status)
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def touchpoint_edit(request, code):
+    touchpoint = _get_touchpoint_for_member(request, code)
+    form = TouchpointForm(request.POST or None, org=request.member.org, instance=touchpoint)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Touchpoint saved.")
+        return redirect("surveys:index")
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "touchpoint": touchpoint}
+    return render(request, "surveys/touchpoint_form.html", context, status=status)
+
+
+@owner_required
+@require_GET
+def invitations(request):
+    org = request.member.org
+    status = request.GET.get("status", "")
+    if status not in Invitation.Status.values:
+        status = ""
+    page = Paginator(queries.invitations_for_org(org, status), 50).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "status": status,
+        "statuses": Invitation.Status.choices,
+        "counts": queries.invitation_counts(org),
+        "now": timezone.now(),
+    }
+    template = "surveys/invitations.html#rows" if request.htmx else "surveys/invitations.html"
+    return render(request, template, context)
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def send_now(request):
+    org = request.member.org
+    form = SendNowForm(request.POST or None, org=org)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        now = timezone.now()
+        item = parse_interaction(
+            {
+                "customer": {"email": data["email"], "name": data["name"]},
+                "touchpoint": data["touchpoint"].slug,
+                "staff": data["staff"].user.email if data["staff"] else None,
+            },
+            Lookups(org),
+        )
+        # "Now" skips the touchpoint's delay, but never the quiet hours.
+        item.occurred_at = now - timedelta(minutes=item.touchpoint.send_delay_minutes)
+        interaction, _ = services.interaction_record(
+            org=org, item=item, source=Interaction.Source.FORM, now=now
+        )
+        due = interaction.invitation.due_at
+        if due > now + timedelta(minutes=1):
+            local = timezone.localtime(due, org.tz)
+            messages.success(
+                request,
+                f"Scheduled: it's quiet hours, so it goes out at {local:%H:%M on %a %d %b}.",
+            )
+        else:
+            messages.success(request, f"Sending to {data['email']} within a minute.")
+        return redirect("surveys:invitations")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "surveys/send_now.html", {"form": form}, status=status)
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def csv_import(request):
+    org = request.member.org
+    if request.method == "GET":
+        return render(request, "surveys/csv_import.html", {"form": CsvUploadForm()})
+    form = CsvUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "surveys/csv_import.html", {"form": form}, status=400)
+    content = form.cleaned_data["content"]
+    rows, problem = csv_rows(content)
+    if problem:
+        form.add_error(None, problem)
+        return render(request, "surveys/csv_import.html", {"form": form}, status=400)
+    checked = _check_csv_rows(rows, Lookups(org))
+    good = [row for row in checked if not row["errors"]]
+    if request.POST.get("confirm") == "yes" and good:
+        now = timezone.now()
+        recorded = services.interactions_record(
+            org=org, items=[row["item"] for row in good], source=Interaction.Source.CSV, now=now
+        )
+        created = sum(1 for _, was_new in recorded if was_new)
+        skipped = len(checked) - len(good)
+        text = f"Imported {created} interaction{'s' if created != 1 else ''}"
+        if len(good) - created:
+            text += f"; {len(good) - created} were already recorded (same reference)"
+        if skipped:
+            text += f"; {skipped} row{'s' if skipped != 1 else ''} with errors were not imported"
+        messages.success(request, text + ".")
+        return redirect("surveys:invitations")
+    context = {
+        "form": CsvUploadForm(initial={"content": content}),
+        "rows": checked,
+        "good": len(good),
+        "bad": len(checked) - len(good),
+        "content": content,
+    }
+    return render(request, "surveys/csv_import.html", context)
+
+
+def _check_csv_rows(rows, lookups) -> list[dict]:
+    checked = []
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        data = {
+            "customer": {"email": row["email"], "name": row["name"]},
+            "touchpoint": row["touchpoint"],
+            "staff": row["staff"] or None,
+            "occurred_at": row["occurred_at"] or None,
+            "reference": row["reference"] or None,
+        }
+        item, errors = None, []
+        try:
+            item = parse_interaction(data, lookups)
+        except InputError as exc:
+            errors = [f"{field}: {'; '.join(msgs)}" for field, msgs in exc.errors.items()]
+        checked.append({"number": number, "row": row, "item": item, "errors": errors})
+    return checked

@@ -1,0 +1,242 @@
+import csv
+import io
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .ingest import UNSTORABLE, storable
+from .library import business_kind_choices
+from .models import MAX_TEXT, Question, Survey, Touchpoint
+
+CSV_MAX_BYTES = 1_000_000
+CSV_MAX_ROWS = 2000
+CSV_COLUMNS = ["email", "name", "touchpoint", "staff", "occurred_at", "reference"]
+
+
+def _check_storable(value: str) -> str:
+    if value and not storable(value):
+        raise ValidationError(UNSTORABLE)
+    return value
+
+
+class SurveyCreateForm(forms.Form):
+    name = forms.CharField(max_length=120, initial="After your visit")
+    business = forms.ChoiceField(
+        label="Start from questions for",
+        choices=[("", "No template: start empty"), *business_kind_choices()],
+        required=False,
+    )
+
+    def clean_name(self):
+        return _check_storable(self.cleaned_data["name"].strip())
+
+
+class QuestionForm(forms.ModelForm):
+    choices_text = forms.CharField(
+        label="Options (one per line)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For single choice: two to six options.",
+    )
+
+    class Meta:
+        model = Question
+        fields = ["kind", "text", "low_label", "high_label"]
+        labels = {
+            "text": "Question",
+            "low_label": "Label for 1 (rating)",
+            "high_label": "Label for 5 (rating)",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.choices:
+            self.fields["choices_text"].initial = "\n".join(self.instance.choices)
+
+    def clean(self):
+        data = super().clean()
+        for name in ("text", "low_label", "high_label", "choices_text"):
+            if data.get(name) and not storable(data[name]):
+                self.add_error(name, UNSTORABLE)
+        options = [line.strip() for line in data.get("choices_text", "").splitlines()]
+        options = [o for o in options if o]
+        if data.get("kind") == Question.Kind.CHOICE:
+            if not 2 <= len(options) <= 6:
+                self.add_error("choices_text", "Give two to six options, one per line.")
+            elif any(len(o) > 200 for o in options):
+                self.add_error("choices_text", "Keep each option under 200 characters.")
+        data["choices"] = options if data.get("kind") == Question.Kind.CHOICE else []
+        return data
+
+    def question_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "kind": data["kind"],
+            "text": data["text"].strip(),
+            "choices": data["choices"],
+            "low_label": data.get("low_label", ""),
+            "high_label": data.get("high_label", ""),
+        }
+
+
+class SurveySettingsForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    free_text_prompt = forms.CharField(
+        max_length=200, required=False, label="Free-text box prompt",
+        help_text="Leave empty for no free-text box.",
+    )  # fmt: skip
+    active = forms.BooleanField(required=False, label="Active (invitations are sent)")
+
+    def clean(self):
+        data = super().clean()
+        for name in ("name", "free_text_prompt"):
+            if data.get(name) and not storable(data[name]):
+                self.add_error(name, UNSTORABLE)
+        return data
+
+
+class TouchpointForm(forms.ModelForm):
+    class Meta:
+        model = Touchpoint
+        fields = ["name", "slug", "survey", "send_delay_minutes", "default_owner", "active"]
+        labels = {"send_delay_minutes": "Send after (minutes)", "slug": "Slug (used by the API)"}
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.org = org
+        self.fields["survey"].queryset = Survey.objects.for_org(org)
+        self.fields["default_owner"].queryset = org.memberships.select_related("user")
+        self.fields["default_owner"].label_from_instance = lambda m: m.display_name
+
+    def clean_name(self):
+        return _check_storable(self.cleaned_data["name"])
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        clash = Touchpoint.objects.for_org(self.org).filter(slug=slug)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError("Another touchpoint already uses this slug.")
+        return slug
+
+    def clean_send_delay_minutes(self):
+        value = self.cleaned_data["send_delay_minutes"]
+        if value > 60 * 24 * 14:
+            raise ValidationError("At most two weeks: ask while it's fresh.")
+        return value
+
+
+class SendNowForm(forms.Form):
+    email = forms.EmailField(label="Customer's email")
+    name = forms.CharField(label="Customer's name", max_length=150, required=False)
+    touchpoint = forms.ModelChoiceField(queryset=Touchpoint.objects.none(), empty_label=None)
+    staff = forms.ModelChoiceField(
+        queryset=None, required=False, label="Served by", empty_label="Nobody in particular"
+    )
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["touchpoint"].queryset = Touchpoint.objects.for_org(org).filter(active=True)
+        self.fields["staff"].queryset = org.memberships.select_related("user")
+        self.fields["staff"].label_from_instance = lambda m: m.display_name
+
+    def clean_name(self):
+        return _check_storable(self.cleaned_data["name"].strip())
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        required=False,
+        help_text="Columns: email, name, touchpoint, staff, occurred_at, reference. "
+        "A header row is required; only email and touchpoint must be filled.",
+    )
+    content = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload:
+            if upload.size > CSV_MAX_BYTES:
+                raise ValidationError("That file is over 1 MB; split it into smaller files.")
+            raw = upload.read()
+            try:
+                data["content"] = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ValidationError("Save the file as UTF-8 CSV and upload it again.") from None
+        if not data.get("content"):
+            raise ValidationError("Choose a CSV file to upload.")
+        if len(data["content"]) > CSV_MAX_BYTES:
+            raise ValidationError("That file is over 1 MB; split it into smaller files.")
+        return data
+
+
+def csv_rows(content: str) -> tuple[list[dict], str]:
+    """The rows of a CSV as dicts keyed by CSV_COLUMNS, and a problem with the file as a whole."""
+    reader = csv.DictReader(io.StringIO(content))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in header or "touchpoint" not in header:
+        return [], "The first row must name the columns, with at least email and touchpoint."
+    reader.fieldnames = header
+    rows = []
+    try:
+        for row in reader:
+            if len(rows) >= CSV_MAX_ROWS:
+                return [], f"At most {CSV_MAX_ROWS} rows per file; split it."
+            rows.append({k: (row.get(k) or "").strip() for k in CSV_COLUMNS})
+    except csv.Error as exc:
+        return [], f"This isn't a CSV file we can read ({exc})."
+    return rows, ""
+
+
+class SurveyAnswerForm:
+    """Reads the survey page's POST: answers by question, the customer's words and consent.
+
+    Not a Django form: its fields are the version's questions, and an answer left empty is a
+    question skipped, not an error.
+    """
+
+    def __init__(self, data, questions):
+        self.data = data
+        self.questions = questions
+        self.errors: dict[str, str] = {}
+        self.answers: dict = {}
+        self.verbatim = ""
+        self.consent = False
+
+    def is_valid(self) -> bool:
+        from .services import answer_fields
+
+        for question in self.questions:
+            raw = self.data.get(f"q-{question.key}", "")
+            if raw == "":
+                continue
+            error = _text_problem(raw)
+            if error:
+                self.errors[str(question.key)] = error
+                continue
+            try:
+                self.answers[question] = answer_fields(question, raw)
+            except ValidationError as exc:
+                self.errors[str(question.key)] = exc.messages[0]
+        self.verbatim = self.data.get("verbatim", "")
+        error = _text_problem(self.verbatim)
+        if error:
+            self.errors["verbatim"] = error
+        self.consent = self.data.get("consent") == "yes"
+        return not self.errors
+
+
+def _text_problem(text: str) -> str:
+    if len(text) > MAX_TEXT:
+        return (
+            f"That's {len(text):,} characters; the limit is {MAX_TEXT:,}. "
+            "Please shorten it a little so we can keep every word."
+        )
+    if not storable(text):
+        return "Your text contains a character we can't store (a null character); remove it."
+    return ""

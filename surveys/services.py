@@ -1,0 +1,644 @@
+"""Surveys' writes: recording interactions, scheduling and sending invitations, building
+surveys, saving a customer's answers, unsubscribing.
+
+Everything here takes ``now`` (or reads ``timezone.now()`` once) and passes it down.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from accounts.mail import email_send_now, open_connection
+from accounts.models import Organisation
+
+from .ingest import InteractionInput
+from .library import TemplateQuestion
+from .models import (
+    MAX_QUESTIONS,
+    Answer,
+    Customer,
+    Interaction,
+    Invitation,
+    Question,
+    Response,
+    Survey,
+    SurveyVersion,
+)
+from .signals import response_submitted
+
+log = logging.getLogger(__name__)
+
+FIVE_QUESTIONS = (
+    "Five questions at most: short surveys get answered, and every extra question costs "
+    "answers to the others. Remove one before adding another."
+)
+SEND_BATCH = 50
+
+
+# --- Scheduling -------------------------------------------------------------------------------
+
+
+def quiet_hours_move(*, org: Organisation, when: datetime) -> datetime:
+    """Return ``when``, or the end of the organisation's quiet hours if it falls inside them.
+
+    Computed on the wall clock of the organisation's timezone, so it holds across DST changes.
+    """
+    starts, ends = org.quiet_starts, org.quiet_ends
+    if starts == ends:
+        return when
+    tz = org.tz
+    local = when.astimezone(tz)
+    clock = local.time().replace(tzinfo=None)
+    if starts > ends:  # the quiet spans midnight, like 21:00–08:00
+        if clock >= starts:
+            day = local.date() + timedelta(days=1)
+        elif clock < ends:
+            day = local.date()
+        else:
+            return when
+    elif starts <= clock < ends:
+        day = local.date()
+    else:
+        return when
+    return datetime.combine(day, ends, tzinfo=tz).astimezone(UTC)
+
+
+def invitation_due_at(*, org: Organisation, occurred_at: datetime, delay_minutes: int) -> datetime:
+    return quiet_hours_move(org=org, when=occurred_at + timedelta(minutes=delay_minutes))
+
+
+def _invitation_new(interaction: Interaction, now: datetime) -> Invitation:
+    org = interaction.org
+    due = invitation_due_at(
+        org=org,
+        occurred_at=interaction.occurred_at,
+        delay_minutes=interaction.touchpoint.send_delay_minutes,
+    )
+    return Invitation(
+        org=org,
+        interaction=interaction,
+        customer=interaction.customer,
+        due_at=due,
+        # Not sent by then (a late import, a long hold) means it's too late to ask.
+        expires_at=due + timedelta(days=org.invitation_expiry_days),
+        created_at=now,
+    )
+
+
+# --- Recording interactions -------------------------------------------------------------------
+
+
+def interactions_record(
+    *, org: Organisation, items: list[InteractionInput], source: str, now: datetime
+) -> list[tuple[Interaction, bool]]:
+    """Record interactions and schedule one invitation each.
+
+    Returns (interaction, created) for each item in order; a reference seen before returns
+    the interaction it named, created=False, and schedules nothing.
+    """
+    try:
+        with transaction.atomic():
+            return _record_bulk(org, items, source, now)
+    except IntegrityError:
+        # A concurrent request recorded one of these references or customers first.
+        return [_record_one(org, item, source, now) for item in items]
+
+
+def interaction_record(
+    *, org: Organisation, item: InteractionInput, source: str, now: datetime
+) -> tuple[Interaction, bool]:
+    return interactions_record(org=org, items=[item], source=source, now=now)[0]
+
+
+def _customers_for(org, items, now) -> dict[str, Customer]:
+    names = {}
+    for item in items:
+        names.setdefault(item.email, (item.name, item.locale))
+    found = {c.email: c for c in Customer.objects.filter(org=org, email__in=list(names))}
+    missing = [
+        Customer(org=org, email=email, name=name, locale=locale, created_at=now)
+        for email, (name, locale) in names.items()
+        if email not in found
+    ]
+    if missing:
+        Customer.objects.bulk_create(missing)
+        found.update((c.email, c) for c in missing)
+    for email, (name, _locale) in names.items():
+        customer = found[email]
+        if name and not customer.name:
+            customer.name = name
+            Customer.objects.filter(pk=customer.pk).update(name=name)
+    return found
+
+
+def _record_bulk(org, items, source, now) -> list[tuple[Interaction, bool]]:
+    refs = {item.reference for item in items if item.reference}
+    known = {}
+    if refs:
+        known = {i.reference: i for i in Interaction.objects.filter(org=org, reference__in=refs)}
+    customers = _customers_for(org, items, now)
+    results, fresh = [], []
+    for item in items:
+        if item.reference and item.reference in known:
+            results.append((known[item.reference], False))
+            continue
+        interaction = Interaction(
+            org=org,
+            customer=customers[item.email],
+            touchpoint=item.touchpoint,
+            staff=item.staff,
+            occurred_at=item.occurred_at or now,
+            reference=item.reference,
+            metadata=item.metadata or {},
+            source=source,
+            created_at=now,
+        )
+        if item.reference:
+            known[item.reference] = interaction
+        fresh.append(interaction)
+        results.append((interaction, True))
+    if fresh:
+        Interaction.objects.bulk_create(fresh)
+        Invitation.objects.bulk_create([_invitation_new(i, now) for i in fresh])
+    return results
+
+
+def _record_one(org, item, source, now) -> tuple[Interaction, bool]:
+    if item.reference:
+        existing = Interaction.objects.filter(org=org, reference=item.reference).first()
+        if existing:
+            return existing, False
+    try:
+        with transaction.atomic():
+            return _record_bulk(org, [item], source, now)[0]
+    except IntegrityError:
+        return Interaction.objects.get(org=org, reference=item.reference), False
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+def survey_url(token: str) -> str:
+    return f"{settings.SITE_URL}/s/{token}/"
+
+
+def answer_options(question: Question) -> list[tuple[str, str]]:
+    """(label, value) pairs a customer can pick with one click, for the question's kind."""
+    if question.kind == Question.Kind.YES_NO:
+        return [("Yes", "yes"), ("No", "no")]
+    if question.kind == Question.Kind.RATING:
+        return [(str(n), str(n)) for n in range(1, 6)]
+    if question.kind == Question.Kind.CHOICE:
+        return [(c, c) for c in question.choices]
+    return []
+
+
+def answer_link(token: str, question: Question, value: str) -> str:
+    return f"{survey_url(token)}?q={question.key}&a={quote(value, safe='')}"
+
+
+def invitation_email_context(invitation: Invitation, version, questions, *, reminder=False):
+    interaction = invitation.interaction
+    first = questions[0] if questions else None
+    options = []
+    if first is not None:
+        options = [
+            (label, answer_link(invitation.token, first, value))
+            for label, value in answer_options(first)
+        ]
+    staff = interaction.staff
+    return {
+        "org": invitation.org,
+        "customer_first_name": invitation.customer.first_name,
+        "staff_first_name": staff.first_name if staff and staff.user.name else "",
+        "touchpoint": interaction.touchpoint,
+        "question": first,
+        "options": options,
+        "question_count": len(questions),
+        "survey_url": survey_url(invitation.token),
+        "unsubscribe_url": f"{survey_url(invitation.token)}unsubscribe/",
+        "reminder": reminder,
+        "brand_colour": invitation.org.brand_colour,
+    }
+
+
+def _email_headers(invitation: Invitation) -> dict[str, str]:
+    # RFC 8058: mail clients show an unsubscribe button that POSTs without cookies.
+    return {
+        "List-Unsubscribe": f"<{survey_url(invitation.token)}unsubscribe/>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def _skip_reason(invitation: Invitation, version, now, surveyed: dict) -> str:
+    org, customer = invitation.org, invitation.customer
+    reasons = Invitation.SkipReason
+    if invitation.is_expired(now):
+        return reasons.EXPIRED
+    if customer.opted_out_at:
+        return reasons.OPTED_OUT
+    if customer.bounced_at:
+        return reasons.BOUNCED
+    if customer.survey_hold:
+        return reasons.OPEN_ACTION
+    if version is None:
+        return reasons.NO_SURVEY
+    last = surveyed.get(customer.pk, customer.last_surveyed_at)
+    if org.fatigue_days and last and last > now - timedelta(days=org.fatigue_days):
+        return reasons.FATIGUE
+    return ""
+
+
+def _active_versions(invitations) -> dict[int, tuple[SurveyVersion, list[Question]] | None]:
+    """Each touchpoint's survey's current version with its questions, loaded once per batch."""
+    survey_ids = {
+        i.interaction.touchpoint.survey_id
+        for i in invitations
+        if i.interaction.touchpoint.survey_id
+    }
+    latest = (
+        SurveyVersion.objects.filter(survey_id__in=survey_ids, survey__active=True)
+        .values("survey_id")
+        .annotate(number=Max("number"))
+    )
+    wanted = {(row["survey_id"], row["number"]) for row in latest}
+    versions = {}
+    if wanted:
+        candidates = SurveyVersion.objects.filter(survey_id__in=survey_ids).prefetch_related(
+            "questions"
+        )
+        for version in candidates:
+            if (version.survey_id, version.number) in wanted:
+                questions = list(version.questions.all())
+                versions[version.survey_id] = (version, questions) if questions else None
+    return versions
+
+
+def _claim(queryset, batch):
+    return list(
+        queryset.select_for_update(skip_locked=True, of=("self",))
+        .select_related(
+            "org", "customer", "interaction__touchpoint", "interaction__staff__user"
+        )
+        .order_by("due_at")[:batch]
+    )  # fmt: skip
+
+
+def invitations_send_due(*, now: datetime, batch: int = SEND_BATCH, max_batches=1000) -> int:
+    """Send (or skip, with the reason) every due invitation. Returns how many were sent.
+
+    Rows are claimed with SKIP LOCKED, so parallel sweeps share the work; each email is
+    recorded under ``invitation:<pk>``, so a retried sweep never sends one twice.
+    """
+    sent = 0
+    for _ in range(max_batches):
+        claimed, batch_sent = _send_batch(now, batch)
+        sent += batch_sent
+        if claimed < batch:
+            break
+    for _ in range(max_batches):
+        claimed, batch_sent = _remind_batch(now, batch)
+        sent += batch_sent
+        if claimed < batch:
+            break
+    return sent
+
+
+def _send_batch(now, batch) -> tuple[int, int]:
+    sent = 0
+    with transaction.atomic():
+        rows = _claim(Invitation.objects.due(now), batch)
+        if not rows:
+            return 0, 0
+        versions = _active_versions(rows)
+        surveyed: dict[int, datetime] = {}
+        with open_connection() as connection:
+            for invitation in rows:
+                found = versions.get(invitation.interaction.touchpoint.survey_id)
+                version, questions = found or (None, [])
+                reason = _skip_reason(invitation, version, now, surveyed)
+                if reason:
+                    invitation.status = Invitation.Status.SKIPPED
+                    invitation.skip_reason = reason
+                    continue
+                try:
+                    _send_one(invitation, version, questions, connection, now)
+                except Exception as exc:  # a broken template or address: record, don't retry
+                    log.exception("Invitation %s could not be sent", invitation.pk)
+                    invitation.status = Invitation.Status.FAILED
+                    invitation.attempts += 1
+                    invitation.last_error = str(exc)[:2000]
+                    continue
+                surveyed[invitation.customer_id] = now
+                sent += 1
+        Invitation.objects.bulk_update(
+            rows,
+            ["status", "skip_reason", "sent_at", "survey_version", "expires_at",
+             "reminder_due_at", "attempts", "last_error"],
+        )  # fmt: skip
+        if surveyed:
+            Customer.objects.filter(pk__in=list(surveyed)).update(last_surveyed_at=now)
+    return len(rows), sent
+
+
+def _send_one(invitation, version, questions, connection, now) -> None:
+    org = invitation.org
+    invitation.survey_version = version
+    context = invitation_email_context(invitation, version, questions)
+    # Hands the email to the outbox under a unique key: a failed delivery stays queued there
+    # and the outbox sweep retries it, so the invitation counts as sent either way.
+    email_send_now(
+        key=f"invitation:{invitation.pk}",
+        kind="survey-invitation",
+        to=invitation.customer.email,
+        template="survey-invitation",
+        context=context,
+        org=org,
+        reply_to=org.reply_to,
+        headers=_email_headers(invitation),
+        connection=connection,
+        now=now,
+    )
+    invitation.status = Invitation.Status.SENT
+    invitation.sent_at = now
+    invitation.attempts += 1
+    invitation.expires_at = now + timedelta(days=org.invitation_expiry_days)
+    days = org.survey_reminder_days
+    reminder_at = now + timedelta(days=days) if days else None
+    invitation.reminder_due_at = (
+        reminder_at if reminder_at and reminder_at < invitation.expires_at else None
+    )
+
+
+def _remind_batch(now, batch) -> tuple[int, int]:
+    sent = 0
+    with transaction.atomic():
+        rows = _claim(Invitation.objects.reminder_due(now).select_related("survey_version"), batch)
+        if not rows:
+            return 0, 0
+        answered = set(
+            Response.objects.filter(invitation__in=rows, submitted_at__isnull=False).values_list(
+                "invitation_id", flat=True
+            )
+        )
+        with open_connection() as connection:
+            for invitation in rows:
+                invitation.reminded_at = now
+                customer = invitation.customer
+                if (
+                    invitation.pk in answered
+                    or invitation.is_expired(now)
+                    or customer.opted_out_at
+                    or customer.bounced_at
+                    or invitation.survey_version is None
+                ):
+                    invitation.reminder_due_at = None
+                    continue
+                questions = list(invitation.survey_version.questions.all())
+                context = invitation_email_context(
+                    invitation, invitation.survey_version, questions, reminder=True
+                )
+                email_send_now(
+                    key=f"invitation-reminder:{invitation.pk}",
+                    kind="survey-reminder",
+                    to=customer.email,
+                    template="survey-reminder",
+                    context=context,
+                    org=invitation.org,
+                    reply_to=invitation.org.reply_to,
+                    headers=_email_headers(invitation),
+                    connection=connection,
+                    now=now,
+                )
+                sent += 1
+        Invitation.objects.bulk_update(rows, ["reminded_at", "reminder_due_at"])
+    return len(rows), sent
+
+
+# --- Building surveys -------------------------------------------------------------------------
+
+
+def survey_create(
+    *, org: Organisation, name: str, templates: list[TemplateQuestion] = (), now: datetime
+) -> Survey:
+    with transaction.atomic():
+        survey = Survey.objects.create(org=org, name=name, created_at=now)
+        version = SurveyVersion.objects.create(survey=survey, number=1, created_at=now)
+        for position, template in enumerate(templates[:MAX_QUESTIONS]):
+            Question.objects.create(version=version, position=position, **template.as_fields())
+    return survey
+
+
+def survey_version_for_edit(*, survey: Survey, now: datetime) -> SurveyVersion:
+    """The version an edit may change: the current one, or a fresh copy of it once customers
+    have been asked or have answered it, so their answers keep the questions they saw."""
+    current = survey.current_version()
+    if current is None:
+        return SurveyVersion.objects.create(survey=survey, number=1, created_at=now)
+    in_use = current.responses.exists() or current.invitations.exists()
+    if not in_use:
+        return current
+    fresh = SurveyVersion.objects.create(
+        survey=survey,
+        number=current.number + 1,
+        free_text_prompt=current.free_text_prompt,
+        created_at=now,
+    )
+    Question.objects.bulk_create(
+        [
+            Question(
+                version=fresh,
+                key=q.key,
+                position=q.position,
+                kind=q.kind,
+                text=q.text,
+                choices=q.choices,
+                low_label=q.low_label,
+                high_label=q.high_label,
+            )
+            for q in current.questions.all()
+        ]
+    )
+    return fresh
+
+
+def question_add(*, survey: Survey, fields: dict, now: datetime) -> Question:
+    """Add a question at the end. Raises ValidationError past five questions."""
+    with transaction.atomic():
+        if _question_count(survey) >= MAX_QUESTIONS:
+            raise ValidationError(FIVE_QUESTIONS)
+        version = survey_version_for_edit(survey=survey, now=now)
+        position = version.questions.count()
+        return Question.objects.create(version=version, position=position, **fields)
+
+
+def _question_count(survey: Survey) -> int:
+    current = survey.current_version()
+    return current.questions.count() if current else 0
+
+
+def question_update(*, survey: Survey, key, fields: dict, now: datetime) -> Question:
+    with transaction.atomic():
+        version = survey_version_for_edit(survey=survey, now=now)
+        question = version.questions.get(key=key)
+        for name, value in fields.items():
+            setattr(question, name, value)
+        question.save()
+        return question
+
+
+def question_remove(*, survey: Survey, key, now: datetime) -> None:
+    with transaction.atomic():
+        version = survey_version_for_edit(survey=survey, now=now)
+        version.questions.filter(key=key).delete()
+        _renumber(version)
+
+
+def question_move(*, survey: Survey, key, offset: int, now: datetime) -> None:
+    """Move a question up (offset -1) or down (+1)."""
+    with transaction.atomic():
+        version = survey_version_for_edit(survey=survey, now=now)
+        questions = list(version.questions.all())
+        index = next((i for i, q in enumerate(questions) if q.key == key), None)
+        target = None if index is None else index + offset
+        if target is None or not 0 <= target < len(questions):
+            return
+        questions[index], questions[target] = questions[target], questions[index]
+        _renumber(version, questions)
+
+
+def _renumber(version: SurveyVersion, questions=None) -> None:
+    questions = questions if questions is not None else list(version.questions.all())
+    for position, question in enumerate(questions):
+        question.position = position
+    Question.objects.bulk_update(questions, ["position"])
+
+
+def survey_update_prompt(*, survey: Survey, prompt: str, now: datetime) -> None:
+    with transaction.atomic():
+        version = survey_version_for_edit(survey=survey, now=now)
+        version.free_text_prompt = prompt
+        version.save(update_fields=["free_text_prompt"])
+
+
+# --- The customer's answers -------------------------------------------------------------------
+
+
+def answer_fields(question: Question, raw: str) -> dict:
+    """The Answer fields for a raw value from a form or link. Raises ValidationError."""
+    raw = (raw or "").strip() if question.kind != Question.Kind.TEXT else (raw or "")
+    blank = {"yes_no": None, "rating": None, "choice": "", "text": ""}
+    if question.kind == Question.Kind.YES_NO:
+        if raw not in ("yes", "no"):
+            raise ValidationError("Choose yes or no.")
+        return {**blank, "yes_no": raw == "yes"}
+    if question.kind == Question.Kind.RATING:
+        if raw not in {"1", "2", "3", "4", "5"}:
+            raise ValidationError("Choose a number from 1 to 5.")
+        return {**blank, "rating": int(raw)}
+    if question.kind == Question.Kind.CHOICE:
+        if raw not in question.choices:
+            raise ValidationError("Choose one of the options.")
+        return {**blank, "choice": raw}
+    return {**blank, "text": raw}
+
+
+def _same(answer: Answer | None, fields: dict) -> bool:
+    return answer is not None and all(getattr(answer, k) == v for k, v in fields.items())
+
+
+def response_save(
+    *,
+    invitation: Invitation,
+    answers: dict[Question, dict],
+    existing: dict[int, Answer],
+    verbatim: str | None = None,
+    consent: bool | None = None,
+    now: datetime,
+) -> tuple[Response, bool]:
+    """Save the customer's answers (already checked by ``answer_fields``), their words and
+    consent; ``existing`` maps question id to answers already saved.
+
+    The first save counts as the submission, later ones as changes; saving the same values
+    again (a double submit) changes nothing. Returns (response, anything changed). After
+    commit, ``response_submitted`` tells whoever listens.
+    """
+    response = getattr(invitation, "response", None)
+    changed_fields = [
+        (question, fields)
+        for question, fields in answers.items()
+        if not _same(existing.get(question.pk), fields)
+    ]
+    words_changed = verbatim is not None and response is not None and verbatim != response.verbatim
+    consent_changed = (
+        consent is not None and response is not None and consent != response.consent_to_quote
+    )
+    if (
+        response is not None
+        and response.submitted_at
+        and not (changed_fields or words_changed or consent_changed)
+    ):
+        return response, False
+    first_submission = response is None or response.submitted_at is None
+    with transaction.atomic():
+        if response is None:
+            response = Response.objects.create(
+                org_id=invitation.org_id,
+                invitation=invitation,
+                survey_version_id=invitation.survey_version_id,
+                customer_id=invitation.customer_id,
+                created_at=now,
+                submitted_at=now,
+                verbatim=verbatim or "",
+                consent_to_quote=bool(consent),
+            )
+            invitation.response = response
+        else:
+            updates = {}
+            if first_submission:
+                updates["submitted_at"] = now
+            else:
+                updates["changed_at"] = now
+            if verbatim is not None:
+                updates["verbatim"] = verbatim
+            if consent is not None:
+                updates["consent_to_quote"] = consent
+                if consent and response.consent_withdrawn_at:
+                    updates["consent_withdrawn_at"] = None
+            for name, value in updates.items():
+                setattr(response, name, value)
+            Response.objects.filter(pk=response.pk).update(**updates)
+        if changed_fields:
+            Answer.objects.bulk_create(
+                [
+                    Answer(response=response, question=question, answered_at=now, **fields)
+                    for question, fields in changed_fields
+                ],
+                update_conflicts=True,
+                unique_fields=["response", "question"],
+                update_fields=["yes_no", "rating", "choice", "text", "answered_at"],
+            )
+        response_id, changed = response.pk, not first_submission
+        transaction.on_commit(
+            lambda: response_submitted.send(
+                sender=Response, response_id=response_id, changed=changed
+            )
+        )
+    return response, True
+
+
+# --- Unsubscribing ----------------------------------------------------------------------------
+
+
+def customer_unsubscribe(*, customer: Customer, now: datetime) -> bool:
+    """Opt the customer out of every survey of this business. True if this call did it."""
+    return bool(Customer.objects.filter(pk=customer.pk, opted_out_at=None).update(opted_out_at=now))
+
+
+def customer_resubscribe(*, customer: Customer) -> None:
+    Customer.objects.filter(pk=customer.pk).update(opted_out_at=None)

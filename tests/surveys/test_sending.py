@@ -1,0 +1,170 @@
+import os
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import OutgoingEmail
+from surveys.models import Customer, Invitation
+from surveys.services import invitations_send_due
+from tests.factories import make_invitation
+
+pytestmark = pytest.mark.django_db
+
+
+def due_invitation(touchpoint, staff=None, **kw):
+    now = timezone.now()
+    return make_invitation(
+        touchpoint,
+        staff=staff,
+        status=Invitation.Status.SCHEDULED,
+        sent_at=None,
+        survey_version=None,
+        due_at=now - timedelta(minutes=1),
+        occurred_at=now - timedelta(hours=1),
+        **kw,
+    )
+
+
+def test_it_sends_a_due_invitation_once(touchpoint, teammate):
+    invitation = due_invitation(touchpoint, staff=teammate)
+    assert invitations_send_due(now=timezone.now()) == 1
+    assert invitations_send_due(now=timezone.now()) == 0
+    assert len(mail.outbox) == 1
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SENT
+    assert invitation.survey_version == touchpoint.survey.current_version()
+    assert invitation.reminder_due_at is not None
+    assert Customer.objects.get().last_surveyed_at == invitation.sent_at
+    assert OutgoingEmail.objects.get().key == f"invitation:{invitation.pk}"
+
+
+def test_the_email_has_both_parts_branding_and_one_click_links(org, touchpoint, teammate):
+    org.reply_to = "hello@alpha.example"
+    org.save()
+    invitation = due_invitation(touchpoint, staff=teammate)
+    invitations_send_due(now=timezone.now())
+    message = mail.outbox[0]
+    html = message.alternatives[0].content
+    assert message.to == [invitation.customer.email]
+    assert message.reply_to == ["hello@alpha.example"]
+    assert "Alpha Bikes" in message.from_email
+    assert "Was what you needed in stock?" in message.subject
+    base = f"http://testserver/s/{invitation.token}/"
+    question = touchpoint.survey.current_version().questions.first()
+    for value in ("yes", "no"):
+        link = f"{base}?q={question.key}&a={value}"
+        assert link in message.body
+        assert link.replace("&", "&amp;") in html
+    assert "Bob" in message.body  # the staff member's first name
+    assert "Pat" in message.body  # the customer's first name
+    assert org.brand_colour in html
+    assert "<img" not in html  # no tracking pixels
+
+
+def test_the_email_carries_rfc_8058_unsubscribe_headers(touchpoint):
+    invitation = due_invitation(touchpoint)
+    invitations_send_due(now=timezone.now())
+    headers = mail.outbox[0].message()
+    url = f"http://testserver/s/{invitation.token}/unsubscribe/"
+    assert headers["List-Unsubscribe"] == f"<{url}>"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert url in mail.outbox[0].body
+
+
+def test_hostile_names_never_become_headers(touchpoint, hostile_inputs):
+    from tests.factories import make_customer
+
+    for index, name in enumerate(hostile_inputs["header_injection"]):
+        customer = make_customer(touchpoint.org, email=f"h{index}@example.com", name=name)
+        due_invitation(touchpoint, customer=customer)
+    invitations_send_due(now=timezone.now())
+    assert len(mail.outbox) == len(hostile_inputs["header_injection"])
+    for message in mail.outbox:
+        raw = message.message().as_string()
+        assert "\nBcc:" not in raw and "\nX-Injected" not in raw
+
+
+def test_a_sweep_records_a_broken_send_and_moves_on(touchpoint, monkeypatch):
+    first = due_invitation(touchpoint)
+    second = due_invitation(touchpoint)
+    calls = {"n": 0}
+    from surveys import services
+
+    real = services.email_send_now
+
+    def flaky(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("template exploded")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "email_send_now", flaky)
+    invitations_send_due(now=timezone.now())
+    statuses = {i.pk: i.status for i in Invitation.objects.all()}
+    assert sorted(statuses.values()) == ["failed", "sent"]
+    assert Invitation.objects.get(status="failed").last_error == "template exploded"
+    assert {first.pk, second.pk} == set(statuses)
+
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SKIP LOCKED races need PostgreSQL"
+)
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_racing_never_send_twice(touchpoint):
+    from django.db import connections
+
+    invitations = [due_invitation(touchpoint) for _ in range(40)]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def sweep():
+        try:
+            barrier.wait()
+            results.append(invitations_send_due(now=timezone.now(), batch=5))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == len(invitations)
+    assert len(mail.outbox) == len(invitations)
+    assert OutgoingEmail.objects.count() == len(invitations)
+    assert Invitation.objects.filter(status="sent").count() == len(invitations)
+
+
+@on_postgres
+@pytest.mark.worker
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="a real worker needs REDIS_URL")
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_running_sweeps_in_parallel_sends_each_once(touchpoint, settings):
+    from celery.contrib.testing.worker import start_worker
+
+    from feedback.celery import app
+    from surveys.tasks import send_due_invitations
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    invitations = [due_invitation(touchpoint) for _ in range(30)]
+    app.conf.broker_url = os.environ["REDIS_URL"]
+    with start_worker(app, concurrency=4, pool="threads", perform_ping_check=False):
+        results = [send_due_invitations.delay() for _ in range(4)]
+        sent = sum(r.get(timeout=60) for r in results) if app.conf.result_backend else None
+        deadline = timezone.now() + timedelta(seconds=60)
+        while timezone.now() < deadline:
+            if Invitation.objects.filter(status="scheduled").count() == 0:
+                break
+            threading.Event().wait(0.2)
+    assert Invitation.objects.filter(status="sent").count() == len(invitations)
+    assert OutgoingEmail.objects.count() == len(invitations)
+    assert OutgoingEmail.objects.filter(sent_at__isnull=False).count() == len(invitations)
+    if sent is not None:
+        assert sent == len(invitations)
