@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organisation
 from actions.models import Action
-from surveys.models import Response
+from surveys.models import Response, Touchpoint
 
 
 class WallEntryQuerySet(models.QuerySet):
@@ -29,6 +29,10 @@ class WallEntry(models.Model):
     quote = models.TextField(help_text="The customer's words, possibly shortened or redacted.")
     original_quote = models.TextField(help_text="The words as the customer wrote them.")
     attribution = models.CharField(max_length=60)
+    touchpoint = models.ForeignKey(
+        Touchpoint, models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="For the wall's touchpoint filter; the name shown is the copy below.",
+    )  # fmt: skip
     touchpoint_name = models.CharField(max_length=120, blank=True)
     month = models.DateField(help_text="First day of the month of the feedback.")
     what_we_did = models.TextField()
@@ -51,6 +55,68 @@ class WallEntry(models.Model):
 
     def __str__(self):
         return f"{self.attribution}: {self.quote[:40]}"
+
+
+class DailyRollup(models.Model):
+    """One organisation's survey traffic for one local day and touchpoint.
+
+    Written only by ``feedback.rollups.rollups_refresh`` (the ``refresh_rollups`` sweep). The
+    dashboard and the wall read these for days up to ``RollupState.complete_through`` and count
+    later days live, so a sweep that has not run yet makes pages slower, never wrong.
+    """
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
+    day = models.DateField()
+    touchpoint = models.ForeignKey(
+        Touchpoint, models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    invitations = models.PositiveIntegerField(default=0, help_text="Created that day.")
+    invitations_sent = models.PositiveIntegerField(default=0, help_text="Of those, sent.")
+    responses = models.PositiveIntegerField(default=0, help_text="Submitted that day.")
+    problem_responses = models.PositiveIntegerField(default=0)
+    with_words = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "day", "touchpoint"], name="daily_rollup_unique")
+        ]
+        indexes = [models.Index(fields=["org", "day"], name="daily_rollup_org_day")]
+
+    def __str__(self):
+        return f"{self.org_id} {self.day}: {self.responses} responses"
+
+
+class AnswerRollup(models.Model):
+    """How many answers of each value a question got on one local day, per touchpoint."""
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
+    day = models.DateField()
+    touchpoint = models.ForeignKey(
+        Touchpoint, models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    question_key = models.UUIDField()
+    question_text = models.CharField(max_length=200)
+    position = models.PositiveSmallIntegerField(default=0)
+    value = models.CharField(max_length=200)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "day"], name="answer_rollup_org_day")]
+
+    def __str__(self):
+        return f"{self.question_text} = {self.value}: {self.count}"
+
+
+class RollupState(models.Model):
+    """How far an organisation's roll-ups are complete: every local day up to and including
+    ``complete_through``."""
+
+    org = models.OneToOneField(Organisation, models.CASCADE, primary_key=True, related_name="+")
+    complete_through = models.DateField()
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.org_id} through {self.complete_through}"
 
 
 class Heartbeat(models.Model):

@@ -12,3 +12,16 @@ def heartbeat() -> None:
     updated = Heartbeat.objects.filter(name="beat").update(beat_at=now, count=F("count") + 1)
     if not updated:
         Heartbeat.objects.get_or_create(name="beat", defaults={"beat_at": now, "count": 1})
+
+
+@shared_task
+def refresh_rollups() -> None:
+    """Bring every organisation's dashboard roll-ups up to yesterday. Safe to run twice: each
+    organisation's refresh locks its state row and rewrites whole days."""
+    from accounts.models import Organisation
+
+    from .rollups import rollups_refresh
+
+    now = timezone.now()
+    for org in Organisation.objects.order_by("pk").iterator():
+        rollups_refresh(org=org, now=now)

@@ -7,7 +7,22 @@ from . import views
 feedback_patterns = (
     [
         path("dashboard/", views.dashboard, name="dashboard"),
+        path("dashboard/export/responses.csv", views.export_responses, name="export_responses"),
+        path("dashboard/export/actions.csv", views.export_actions, name="export_actions"),
+        path("dashboard/wall/", views.wall_manage, name="wall_manage"),
+        path(
+            "dashboard/wall/publish/<uuid:action_code>/<uuid:invitation_code>/",
+            views.wall_publish,
+            name="wall_publish",
+        ),
+        path(
+            "dashboard/wall/entries/<uuid:code>/unpublish/",
+            views.wall_unpublish,
+            name="wall_unpublish",
+        ),
         path("wall/<slug:slug>/", views.wall, name="wall"),
+        path("wall/<slug:slug>/feed/", views.wall_feed, name="wall_feed"),
+        path("wall/<slug:slug>/embed/", views.wall_embed, name="wall_embed"),
     ],
     "feedback",
 )

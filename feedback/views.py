@@ -1,13 +1,31 @@
-from django.http import JsonResponse
-from django.shortcuts import redirect, render
+import csv
+import re
+from functools import wraps
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.middleware.csp import get_nonce
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import owner_required
+from accounts.decorators import member_required, owner_required
+from actions.models import Action
+from surveys.models import Response, Touchpoint
 
-from . import health
-from .models import Heartbeat
+from . import charts, health, queries, services, stats, wallcache
+from .feeds import WallFeed
+from .models import Heartbeat, WallEntry
 
 
 def home(request):
@@ -36,17 +54,357 @@ def healthz(request):
     return JsonResponse(body, status=200 if db_ok and broker_ok else 503)
 
 
+# ---------------------------------------------------------------------------------------------
+# The owner's dashboard
+
+
+def _dashboard_filters(request, org) -> tuple[int, Touchpoint | None, list[Touchpoint]]:
+    """The window (7, 30 or 90 days; 30 unless asked) and touchpoint (by slug; all when unknown)
+    from the query string, and the organisation's touchpoints for the filter."""
+    try:
+        days = int(request.GET.get("days", 30))
+    except ValueError:
+        days = 30
+    if days not in queries.DASHBOARD_WINDOWS:
+        days = 30
+    touchpoints = list(Touchpoint.objects.filter(org=org).order_by("name"))
+    wanted = request.GET.get("touchpoint", "")
+    touchpoint = next((t for t in touchpoints if t.slug == wanted), None)
+    return days, touchpoint, touchpoints
+
+
+@require_GET
 @owner_required
 def dashboard(request):
-    return render(request, "feedback/dashboard.html", {"org": request.member.org})
+    org = request.member.org
+    days, touchpoint, touchpoints = _dashboard_filters(request, org)
+    context = queries.dashboard(org, days=days, touchpoint=touchpoint, now=timezone.now())
+    context.update(
+        org=org,
+        days=days,
+        windows=queries.DASHBOARD_WINDOWS,
+        touchpoint=touchpoint,
+        touchpoints=touchpoints,
+        chart=charts.trend_chart(context["trend"]),
+        promises_sentence=stats.PROMISES_KEPT_SENTENCE,
+        filter_query=request.GET.urlencode(),
+    )
+    return render(request, "feedback/dashboard.html", context)
 
 
+# Cells a spreadsheet would run as a formula (OWASP: CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A cell value a spreadsheet shows as text: a leading apostrophe defuses formulas."""
+    text = "" if value is None else str(value)
+    text = text.replace("\x00", "")
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([csv_cell(cell) for cell in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _iso(moment) -> str:
+    return moment.isoformat() if moment else ""
+
+
+@require_GET
+@owner_required
+def export_responses(request):
+    org = request.member.org
+    days, touchpoint, _ = _dashboard_filters(request, org)
+    window = stats.window_for(org, days, timezone.now())
+    responses = Response.objects.filter(
+        org=org, submitted_at__gte=window.start, submitted_at__lt=window.end
+    )
+    if touchpoint is not None:
+        responses = responses.filter(invitation__interaction__touchpoint=touchpoint)
+    responses = (
+        responses.select_related("customer", "invitation__interaction__touchpoint")
+        .prefetch_related("answers__question")
+        .order_by("-submitted_at", "-id")
+    )
+
+    def rows():
+        for response in responses.iterator(chunk_size=1000):
+            answers = "; ".join(
+                f"{a.question.text}: {a.display_value}"
+                for a in sorted(response.answers.all(), key=lambda a: a.question.position)
+            )
+            yield [
+                _iso(response.submitted_at),
+                response.invitation.interaction.touchpoint.name,
+                response.customer.name,
+                response.customer.email,
+                answers,
+                response.verbatim,
+                "yes" if response.may_quote else "no",
+            ]
+
+    header = ["submitted_at", "touchpoint", "customer_name", "customer_email", "answers",
+              "words", "may_quote"]  # fmt: skip
+    return _csv_response(f"{org.slug}-responses-{days}d.csv", header, rows())
+
+
+@require_GET
+@owner_required
+def export_actions(request):
+    org = request.member.org
+    days, touchpoint, _ = _dashboard_filters(request, org)
+    window = stats.window_for(org, days, timezone.now())
+    actions = Action.objects.for_org(org).filter(created_at__gte=window.start)
+    if touchpoint is not None:
+        actions = actions.filter(touchpoint=touchpoint)
+    actions = (
+        actions.select_related("owner__user", "touchpoint")
+        .prefetch_related("tags")
+        .order_by("-created_at", "-id")
+    )
+
+    def rows():
+        for action in actions.iterator(chunk_size=1000):
+            kept = ""
+            if action.status in Action.CLOSED_STATUSES:
+                done = action.status == Action.Status.DONE
+                kept = "yes" if done and action.closed_at <= action.due_at else "no"
+            yield [
+                str(action.code),
+                _iso(action.created_at),
+                action.get_kind_display(),
+                action.get_status_display(),
+                action.touchpoint.name if action.touchpoint else "",
+                action.owner.display_name if action.owner else "",
+                action.words,
+                _iso(action.first_due_at),
+                _iso(action.due_at),
+                _iso(action.closed_at),
+                kept,
+                action.resolution,
+                ", ".join(tag.name for tag in action.tags.all()),
+            ]
+
+    header = ["code", "created_at", "kind", "status", "touchpoint", "owner", "words",
+              "first_due_at", "due_at", "closed_at", "kept_on_time", "what_we_did",
+              "tags"]  # fmt: skip
+    return _csv_response(f"{org.slug}-actions-{days}d.csv", header, rows())
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing to the wall (any member)
+
+
+class PublishForm(forms.Form):
+    quote = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="The customer's words. You may shorten them or replace parts with “…” or "
+        "“[…]”, but never add or change words.",
+    )
+    what_we_did = forms.CharField(
+        label="What we did",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=services.MAX_WHAT_WE_DID,
+    )
+
+
+def _get_pair_for_member(request, action_code, invitation_code) -> tuple[Action, Response]:
+    org = request.member.org
+    action = get_object_or_404(Action.objects.select_related("org"), org=org, code=action_code)
+    response = get_object_or_404(
+        Response.objects.select_related("customer", "invitation__interaction__touchpoint"),
+        org=org,
+        invitation__code=invitation_code,
+    )
+    if response.pk != action.response_id and not action.links.filter(response=response).exists():
+        raise Http404("This response is not part of that action.")
+    return action, response
+
+
+def _get_entry_for_member(request, code) -> WallEntry:
+    return get_object_or_404(
+        WallEntry.objects.select_related("org"), org=request.member.org, code=code
+    )
+
+
+def embed_snippet(org) -> str:
+    url = settings.SITE_URL + reverse("feedback:wall_embed", args=[org.slug])
+    return (
+        f'<iframe src="{escape(url)}" title="You said, we did: {escape(org.name)}" '
+        'width="100%" height="460" loading="lazy" style="border:0"></iframe>'
+    )
+
+
+@require_GET
+@member_required
+def wall_manage(request):
+    org = request.member.org
+    entries = list(queries.live_entries(org).select_related("action")[:100])
+    context = {
+        "org": org,
+        "candidates": queries.publishable(org),
+        "entries": entries,
+        "snippet": embed_snippet(org),
+    }
+    return render(request, "feedback/wall_manage.html", context)
+
+
+@member_required
+def wall_publish(request, action_code, invitation_code):
+    action, response = _get_pair_for_member(request, action_code, invitation_code)
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    initial = {"quote": response.verbatim, "what_we_did": action.resolution}
+    form = PublishForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.wall_entry_publish(
+                action=action,
+                response=response,
+                quote=form.cleaned_data["quote"],
+                what_we_did=form.cleaned_data["what_we_did"],
+                member=request.member,
+                now=timezone.now(),
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for name, problems in error.message_dict.items():
+                    form.add_error(name if name in form.fields else None, problems)
+            else:
+                form.add_error(None, error.messages)
+        else:
+            messages.success(request, "Published. It is on your wall now.")
+            return redirect("feedback:wall_manage")
+    context = {
+        "org": action.org,
+        "action": action,
+        "response": response,
+        "form": form,
+        "attribution": response.customer.public_name,
+        "touchpoint": response.invitation.interaction.touchpoint,
+        "may_quote": response.may_quote,
+        "is_done": action.status == Action.Status.DONE,
+    }
+    return render(request, "feedback/wall_publish.html", context)
+
+
+@require_POST
+@member_required
+def wall_unpublish(request, code):
+    entry = _get_entry_for_member(request, code)
+    services.wall_entry_unpublish(entry=entry, member=request.member, now=timezone.now())
+    messages.success(request, "Taken off the wall.")
+    return redirect("feedback:wall_manage")
+
+
+# ---------------------------------------------------------------------------------------------
+# The public wall: cached per organisation (see wallcache), no login, no cookies.
+
+WALL_PAGE_SIZE = 20
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,60}$")
+
+
+def _public_context(org) -> dict:
+    # Cached HTML is shared by every visitor: it must carry no CSRF token, and the CSP nonce
+    # is a placeholder swapped for this request's nonce when the page is served.
+    return {"org": org, "current_org": org, "csrf_token": "", "member": None,
+            "csp_nonce": wallcache.NONCE_PLACEHOLDER}  # fmt: skip
+
+
+def _serve(request, html: str) -> HttpResponse:
+    return HttpResponse(html.replace(wallcache.NONCE_PLACEHOLDER, str(get_nonce(request))))
+
+
+def _wall_figures(org):
+    window = stats.window_for(org, queries.WALL_WINDOW_DAYS, timezone.now())
+    return queries.figures(org, window)
+
+
+@require_GET
 def wall(request, slug):
-    from django.http import Http404
+    try:
+        number = max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        number = 1
+    wanted = request.GET.get("touchpoint", "")
+    wanted = wanted if _SLUG.match(wanted) else ""
 
-    from accounts.models import Organisation
+    def build(org):
+        touchpoint = None
+        if wanted:
+            touchpoint = Touchpoint.objects.filter(org=org, slug=wanted).first()
+            if touchpoint is None:
+                raise Http404("No such touchpoint.")
+        paginator = Paginator(queries.live_entries(org, touchpoint), WALL_PAGE_SIZE)
+        try:
+            page = paginator.page(number)
+        except (EmptyPage, PageNotAnInteger):
+            raise Http404("No such page.") from None
+        context = _public_context(org) | {
+            "page": page,
+            "touchpoint": touchpoint,
+            "touchpoints": queries.wall_touchpoints(org),
+            "figures": _wall_figures(org),
+            "promises_sentence": stats.PROMISES_KEPT_SENTENCE,
+            "site_url": settings.SITE_URL,
+        }
+        html = render_to_string("feedback/wall.html", context, request=request)
+        return html, [entry.response_id for entry in page]
 
-    org = Organisation.objects.filter(slug=slug, wall_enabled=True).first()
-    if org is None:
-        raise Http404("This business has no public wall.")
-    return render(request, "feedback/wall.html", {"org": org})
+    _, html = wallcache.cached_wall(slug, f"page:{number}:{wanted}", build)
+    return _serve(request, html)
+
+
+def _frameable(view):
+    """Any site may put this page in an iframe: no X-Frame-Options, and a CSP whose
+    frame-ancestors allows every origin. The site-wide policy stays as it is otherwise."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        config = {**settings.SECURE_CSP, "frame-ancestors": ["*"]}
+        return csp_override(config)(view)(request, *args, **kwargs)
+
+    return xframe_options_exempt(wrapper)
+
+
+@require_GET
+@_frameable
+def wall_embed(request, slug):
+    def build(org):
+        entries = list(queries.live_entries(org)[:3])
+        context = _public_context(org) | {
+            "entries": entries,
+            "figures": _wall_figures(org),
+            "site_url": settings.SITE_URL,
+        }
+        html = render_to_string("feedback/wall_embed.html", context, request=request)
+        return html, [entry.response_id for entry in entries]
+
+    _, html = wallcache.cached_wall(slug, "embed", build)
+    return _serve(request, html)
+
+
+@require_GET
+def wall_feed(request, slug):
+    def build(org):
+        feed = WallFeed()
+        response = feed(request, slug=slug)
+        return (response.content, response["Content-Type"]), [e.response_id for e in feed.shown]
+
+    _, (content, content_type) = wallcache.cached_wall(slug, "feed", build)
+    return HttpResponse(content, content_type=content_type)

@@ -1,0 +1,61 @@
+"""The wall as an Atom feed: the newest published entries of one business."""
+
+from django.contrib.syndication.views import Feed
+from django.http import Http404
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
+
+from accounts.models import Organisation
+
+from . import queries
+
+FEED_ITEMS = 20
+
+
+class WallFeed(Feed):
+    feed_type = Atom1Feed
+
+    def __init__(self):
+        super().__init__()
+        self.shown: list = []
+        self.org = None
+
+    def get_object(self, request, slug):
+        org = Organisation.objects.filter(slug=slug, wall_enabled=True).first()
+        if org is None:
+            raise Http404("This business has no public wall.")
+        return org
+
+    def title(self, org):
+        return f"You said, we did: {org.name}"
+
+    def subtitle(self, org):
+        return f"What {org.name}'s customers told them, and what they did about it."
+
+    def link(self, org):
+        return reverse("feedback:wall", args=[org.slug])
+
+    def items(self, org):
+        self.org = org
+        self.shown = list(queries.live_entries(org)[:FEED_ITEMS])
+        return self.shown
+
+    def item_title(self, entry):
+        return f"{entry.attribution}, {entry.touchpoint_name}, {entry.month:%B %Y}"
+
+    def item_description(self, entry):
+        return f"\u201c{entry.quote}\u201d \u2014 What we did: {entry.what_we_did}"
+
+    def item_link(self, entry):
+        return reverse("feedback:wall", args=[self.org.slug]) + f"#entry-{entry.code}"
+
+    def item_guid(self, entry):
+        return f"urn:uuid:{entry.code}"
+
+    item_guid_is_permalink = False
+
+    def item_pubdate(self, entry):
+        return entry.published_at
+
+    def item_updateddate(self, entry):
+        return entry.published_at

@@ -1,0 +1,231 @@
+"""Daily roll-ups of survey traffic: what keeps the dashboard fast over a million responses.
+
+Days up to ``RollupState.complete_through`` are read from ``DailyRollup``/``AnswerRollup``;
+later days (normally just today) are counted live from the same functions that write the
+roll-ups. So the figures are the same with or without roll-ups; a sweep that has not run only
+makes the page slower. The ``refresh_rollups`` sweep recomputes the last few days on every run,
+because invitations created on one day are sent on the next and customers may change answers.
+"""
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import TruncDate
+
+from actions.models import Action, ActionResponse, Kind
+from surveys.models import Answer, Invitation, Question, Response
+
+from .models import AnswerRollup, DailyRollup, RollupState
+from .stats import local_midnight
+
+REDO_DAYS = 7
+MAX_BACKFILL_DAYS = 400
+TRAFFIC_FIELDS = ("invitations", "invitations_sent", "responses", "problem_responses", "with_words")
+
+
+def problem_expression():
+    """True for a response that raised a problem: a "No", a rating of 2 or less, or an action
+    of kind "problem" opened from it or linked to it."""
+    negative = Answer.objects.filter(response=OuterRef("pk")).filter(
+        Q(yes_no=False) | Q(rating__lte=2)
+    )
+    problem_action = Action.objects.filter(response=OuterRef("pk"), kind=Kind.PROBLEM)
+    problem_link = ActionResponse.objects.filter(response=OuterRef("pk"), action__kind=Kind.PROBLEM)
+    return Exists(negative) | Exists(problem_action) | Exists(problem_link)
+
+
+def traffic_rows(org, start: datetime, end: datetime, touchpoint=None) -> list[dict]:
+    """Per (local day, touchpoint): invitations created and sent, responses submitted, how
+    many raised a problem and how many had words. Two queries."""
+    tz = org.tz
+    rows: dict = defaultdict(lambda: dict.fromkeys(TRAFFIC_FIELDS, 0))
+    responses = Response.objects.filter(org=org, submitted_at__gte=start, submitted_at__lt=end)
+    invitations = Invitation.objects.filter(org=org, created_at__gte=start, created_at__lt=end)
+    if touchpoint is not None:
+        responses = responses.filter(invitation__interaction__touchpoint=touchpoint)
+        invitations = invitations.filter(interaction__touchpoint=touchpoint)
+    for row in (
+        responses.annotate(
+            day=TruncDate("submitted_at", tzinfo=tz),
+            tp=F("invitation__interaction__touchpoint_id"),
+            problem=problem_expression(),
+        )
+        .values("day", "tp")
+        .annotate(
+            n=Count("pk"),
+            problems=Count("pk", filter=Q(problem=True)),
+            words=Count("pk", filter=~Q(verbatim="")),
+        )
+    ):
+        target = rows[(row["day"], row["tp"])]
+        target.update(responses=row["n"], problem_responses=row["problems"],
+                      with_words=row["words"])  # fmt: skip
+    for row in (
+        invitations.annotate(
+            day=TruncDate("created_at", tzinfo=tz), tp=F("interaction__touchpoint_id")
+        )
+        .values("day", "tp")
+        .annotate(n=Count("pk"), sent=Count("pk", filter=Q(sent_at__isnull=False)))
+    ):
+        rows[(row["day"], row["tp"])].update(invitations=row["n"], invitations_sent=row["sent"])
+    return [{"day": day, "touchpoint_id": tp, **values} for (day, tp), values in rows.items()]
+
+
+def answer_rows(org, start: datetime, end: datetime, touchpoint=None) -> list[dict]:
+    """Per (local day, touchpoint, question key, value): how many answers. One query."""
+    answers = Answer.objects.filter(
+        response__org=org,
+        response__submitted_at__gte=start,
+        response__submitted_at__lt=end,
+        question__kind__in=[Question.Kind.YES_NO, Question.Kind.RATING, Question.Kind.CHOICE],
+    )
+    if touchpoint is not None:
+        answers = answers.filter(response__invitation__interaction__touchpoint=touchpoint)
+    rows = (
+        answers.annotate(
+            day=TruncDate("response__submitted_at", tzinfo=org.tz),
+            tp=F("response__invitation__interaction__touchpoint_id"),
+            key=F("question__key"),
+        )
+        .values("day", "tp", "key", "yes_no", "rating", "choice")
+        .annotate(n=Count("pk"), text=Max("question__text"), position=Min("question__position"))
+    )
+    return [
+        {
+            "day": row["day"],
+            "touchpoint_id": row["tp"],
+            "question_key": row["key"],
+            "question_text": row["text"][:200],
+            "position": row["position"],
+            "value": _value_label(row),
+            "count": row["n"],
+        }
+        for row in rows
+    ]
+
+
+def _value_label(row) -> str:
+    if row["yes_no"] is not None:
+        return "Yes" if row["yes_no"] else "No"
+    if row["rating"] is not None:
+        return str(row["rating"])
+    return (row["choice"] or "(no answer)")[:200]
+
+
+def rollups_refresh(*, org, now: datetime) -> int:
+    """Recompute the organisation's roll-ups from a few days before the last complete day
+    (or from its first invitation) up to yesterday, local time. Returns the days written.
+
+    The state row is locked first, so two sweeps refreshing the same organisation queue up
+    instead of writing the same days twice.
+    """
+    tz = org.tz
+    yesterday = now.astimezone(tz).date() - timedelta(days=1)
+    with transaction.atomic():
+        state = RollupState.objects.select_for_update().filter(org=org).first()
+        if state is not None:
+            first = state.complete_through - timedelta(days=REDO_DAYS - 1)
+        else:
+            first = _first_day(org, tz) or yesterday
+        first = max(first, yesterday - timedelta(days=MAX_BACKFILL_DAYS))
+        if first > yesterday:
+            return 0
+        start, end = local_midnight(first, tz), local_midnight(yesterday + timedelta(days=1), tz)
+        DailyRollup.objects.filter(org=org, day__gte=first, day__lte=yesterday).delete()
+        AnswerRollup.objects.filter(org=org, day__gte=first, day__lte=yesterday).delete()
+        DailyRollup.objects.bulk_create(
+            [DailyRollup(org=org, **row) for row in traffic_rows(org, start, end)], batch_size=2000
+        )
+        AnswerRollup.objects.bulk_create(
+            [AnswerRollup(org=org, **row) for row in answer_rows(org, start, end)], batch_size=2000
+        )
+        if state is None:
+            RollupState.objects.create(org=org, complete_through=yesterday, refreshed_at=now)
+        else:
+            RollupState.objects.filter(org=org).update(complete_through=yesterday,
+                                                       refreshed_at=now)  # fmt: skip
+    return (yesterday - first).days + 1
+
+
+def _first_day(org, tz) -> date | None:
+    first = Invitation.objects.filter(org=org).aggregate(first=Min("created_at"))["first"]
+    submitted = Response.objects.filter(org=org).aggregate(first=Min("submitted_at"))["first"]
+    found = [moment for moment in (first, submitted) if moment is not None]
+    return min(found).astimezone(tz).date() if found else None
+
+
+def _live_start(org, start: datetime, complete_through: date | None) -> datetime:
+    if complete_through is None:
+        return start
+    return max(start, local_midnight(complete_through + timedelta(days=1), org.tz))
+
+
+def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None) -> dict[date, dict]:
+    """Traffic per local day over [start, end): roll-ups for complete days, live counts for the
+    rest. ``start`` must be a local midnight. Three or four queries."""
+    through = _complete_through(org)
+    days: dict = defaultdict(lambda: dict.fromkeys(TRAFFIC_FIELDS, 0))
+    if through is not None:
+        rolled = DailyRollup.objects.filter(
+            org=org, day__gte=start.astimezone(org.tz).date(), day__lte=through
+        )
+        if touchpoint is not None:
+            rolled = rolled.filter(touchpoint=touchpoint)
+        for row in rolled.values("day").annotate(**{f: Sum(f) for f in TRAFFIC_FIELDS}):
+            days[row["day"]].update({f: row[f] for f in TRAFFIC_FIELDS})
+    live_start = _live_start(org, start, through)
+    if live_start < end:
+        for row in traffic_rows(org, live_start, end, touchpoint):
+            for field in TRAFFIC_FIELDS:
+                days[row["day"]][field] += row[field]
+    return dict(days)
+
+
+def answer_distribution(org, start: datetime, end: datetime, touchpoint=None) -> list[dict]:
+    """Per question (in survey order): its text and [(value, count)], most answers first for
+    choices, in scale order for yes/no and ratings. Three queries."""
+    through = _complete_through(org)
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    meta: dict = {}
+    if through is not None:
+        rolled = AnswerRollup.objects.filter(
+            org=org, day__gte=start.astimezone(org.tz).date(), day__lte=through
+        )
+        if touchpoint is not None:
+            rolled = rolled.filter(touchpoint=touchpoint)
+        for row in rolled.values("question_key", "value").annotate(
+            n=Sum("count"), text=Max("question_text"), position=Min("position")
+        ):
+            counts[row["question_key"]][row["value"]] += row["n"]
+            meta.setdefault(row["question_key"], (row["position"], row["text"]))
+    live_start = _live_start(org, start, through)
+    if live_start < end:
+        for row in answer_rows(org, live_start, end, touchpoint):
+            counts[row["question_key"]][row["value"]] += row["count"]
+            meta[row["question_key"]] = (row["position"], row["question_text"])
+    questions = []
+    for key, values in counts.items():
+        position, text = meta[key]
+        total = sum(values.values())
+        ordered = sorted(values.items(), key=_value_order)
+        questions.append({
+            "key": key, "text": text, "position": position, "total": total,
+            "values": [{"value": v, "count": n, "percent": round(n * 100 / total)}
+                       for v, n in ordered],
+        })  # fmt: skip
+    questions.sort(key=lambda q: (q["position"], q["text"]))
+    return questions
+
+
+_SCALE = {"Yes": 0, "No": 1, **{str(n): 10 - n for n in range(1, 6)}}
+
+
+def _value_order(item):
+    value, count = item
+    return (0, _SCALE[value], "") if value in _SCALE else (1, -count, value)
+
+
+def _complete_through(org) -> date | None:
+    return RollupState.objects.filter(org=org).values_list("complete_through", flat=True).first()

@@ -1,0 +1,166 @@
+"""Writes: publishing a customer's consented words on the public wall, and taking them down."""
+
+import re
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Membership
+from actions.models import Action, ActionEvent
+from surveys.models import Response
+
+from . import wallcache
+from .models import WallEntry
+
+# "…", "...", "[…]" and "[...]" mark where words were cut; "[redacted]"-style notes are not
+# allowed because they add words of their own.
+ELLIPSIS = re.compile(r"\[\s*(?:…|\.\.\.)\s*\]|…|\.\.\.")
+WORD = re.compile(r"[\w'’]+")
+MAX_WHAT_WE_DID = 2000
+
+
+def _words(text: str) -> list[str]:
+    return [word.casefold().replace("’", "'") for word in WORD.findall(ELLIPSIS.sub(" ", text))]
+
+
+def quote_problem(*, quote: str, original: str) -> str | None:
+    """Why ``quote`` is not a fair cut of ``original``, or None when it is.
+
+    A fair cut keeps the customer's words in their order and adds none: every word of the
+    quote, ignoring case, punctuation and the cut marks "…", "...", "[…]", is the next unused
+    word of the original.
+    """
+    if not _words(quote):
+        return "The quote needs at least some of the customer's words."
+    remaining = iter(_words(original))
+    for word in _words(quote):
+        if not any(word == candidate for candidate in remaining):
+            return (
+                f"\u201c{word[:40]}\u201d is not one of the customer's words at that point. You may"
+                " shorten the quote or replace parts with \u201c…\u201d or \u201c[…]\u201d, but"
+                " never add or reorder words."
+            )
+    return None
+
+
+def clean_text(value: str, *, field: str, max_length: int) -> str:
+    """Strip the text, refuse what PostgreSQL cannot store (NUL) or is too long."""
+    value = (value or "").strip()
+    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValidationError({field: "This text contains characters that cannot be stored."})
+    if len(value) > max_length:
+        raise ValidationError({field: f"Keep this under {max_length} characters."})
+    return value
+
+
+def action_responses(action: Action) -> list[Response]:
+    """The responses an action answers: the one that opened it and any linked to it."""
+    ids = set(action.links.values_list("response_id", flat=True))
+    if action.response_id:
+        ids.add(action.response_id)
+    return list(
+        Response.objects.filter(pk__in=ids, org=action.org_id).select_related(
+            "customer", "invitation__interaction__touchpoint"
+        )
+    )
+
+
+def _wall_changed(slug: str) -> None:
+    # Now, and again after commit: a page rebuilt from the old rows between the two would
+    # otherwise stay cached under the new version.
+    wallcache.wall_changed(slug)
+    transaction.on_commit(lambda: wallcache.wall_changed(slug))
+
+
+@transaction.atomic
+def wall_entry_publish(
+    *,
+    action: Action,
+    response: Response,
+    quote: str,
+    what_we_did: str,
+    member: Membership,
+    now: datetime,
+) -> WallEntry:
+    """Put a customer's words and what the business did on the public wall.
+
+    Refuses (ValidationError) unless the action is done, the response belongs to it and its
+    customer consented and has not withdrawn, and the quote only shortens the original. The
+    original words and the shown quote go into the action's history.
+    """
+    if action.org_id != member.org_id or response.org_id != action.org_id:
+        raise ValidationError("This feedback belongs to another business.")
+    if action.status != Action.Status.DONE:
+        raise ValidationError("Only an action that is done can go on the wall.")
+    if response.pk != action.response_id and not action.links.filter(response=response).exists():
+        raise ValidationError("This response is not part of the action.")
+    # Lock the response so a consent withdrawal and a publish cannot interleave.
+    response = Response.objects.select_for_update().get(pk=response.pk)
+    if not response.may_quote:
+        raise ValidationError("The customer has not agreed to be quoted.")
+    original = response.verbatim
+    quote = clean_text(quote, field="quote", max_length=len(original) + 20)
+    problem = quote_problem(quote=quote, original=original)
+    if problem:
+        raise ValidationError({"quote": problem})
+    what_we_did = clean_text(what_we_did, field="what_we_did", max_length=MAX_WHAT_WE_DID)
+    if not what_we_did:
+        raise ValidationError({"what_we_did": "Say what the business did about it."})
+    interaction = response.invitation.interaction
+    touchpoint = interaction.touchpoint
+    submitted = (response.submitted_at or response.created_at).astimezone(action.org.tz)
+    values = {
+        "org_id": action.org_id,
+        "action": action,
+        "quote": quote,
+        "original_quote": original,
+        "attribution": response.customer.public_name[:60],
+        "touchpoint": touchpoint,
+        "touchpoint_name": touchpoint.name,
+        "month": submitted.date().replace(day=1),
+        "what_we_did": what_we_did,
+        "published_at": now,
+        "published_by": member,
+        "unpublished_at": None,
+    }
+    entry = WallEntry.objects.select_for_update().filter(response=response).first()
+    if entry is not None and entry.unpublished_at is None:
+        raise ValidationError("These words are already on the wall.")
+    if entry is None:
+        entry = WallEntry.objects.create(response=response, **values)
+    else:
+        for name, value in values.items():
+            setattr(entry, name, value)
+        entry.save()
+    ActionEvent.objects.create(
+        action=action,
+        kind=ActionEvent.Kind.PUBLISHED,
+        actor=member,
+        text=quote,
+        data={"entry": str(entry.code), "original": original, "quote": quote,
+              "what_we_did": what_we_did},
+        created_at=now,
+    )  # fmt: skip
+    _wall_changed(action.org.slug)
+    return entry
+
+
+@transaction.atomic
+def wall_entry_unpublish(*, entry: WallEntry, member: Membership, now: datetime) -> WallEntry:
+    """Take an entry off the wall. Safe to repeat: a second call changes nothing."""
+    if entry.org_id != member.org_id:
+        raise ValidationError("This entry belongs to another business.")
+    updated = WallEntry.objects.filter(pk=entry.pk, unpublished_at=None).update(unpublished_at=now)
+    if updated:
+        entry.unpublished_at = now
+        ActionEvent.objects.create(
+            action_id=entry.action_id,
+            kind=ActionEvent.Kind.UNPUBLISHED,
+            actor=member,
+            data={"entry": str(entry.code), "original": entry.original_quote,
+                  "quote": entry.quote},
+            created_at=now,
+        )  # fmt: skip
+        _wall_changed(entry.org.slug)
+    return entry

@@ -1,0 +1,153 @@
+"""The figures Heard shows: promises kept on time, how long loops take to close, and the
+window every figure is counted over. Read-only; every function takes ``now`` from its caller."""
+
+import operator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import reduce
+from statistics import median
+
+from django.db import connection
+from django.db.models import Aggregate, Count, DurationField, F, Q, QuerySet
+
+from actions.models import Action
+
+Status = Action.Status
+
+PROMISES_KEPT_SENTENCE = (
+    "A promise is kept when an action is done by its deadline: we count every action that "
+    "was due or closed in this period, and one done late, closed as \u201cwon\u2019t do\u201d, "
+    "or still open past its deadline counts as not kept."
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A period of whole local days ending now: ``days`` days including today."""
+
+    days: int
+    start: datetime
+    end: datetime
+    first_day: date
+    today: date
+
+
+def window_for(org, days: int, now: datetime) -> Window:
+    """The last ``days`` local days of the organisation, today included."""
+    tz = org.tz
+    today = now.astimezone(tz).date()
+    first_day = today - timedelta(days=days - 1)
+    return Window(days=days, start=local_midnight(first_day, tz), end=now, first_day=first_day,
+                  today=today)  # fmt: skip
+
+
+def local_midnight(day: date, tz) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz)
+
+
+@dataclass(frozen=True)
+class PromisesKept:
+    kept: int
+    total: int
+
+    @property
+    def percent(self) -> int | None:
+        """Whole percent, rounded down so 99.6% never shows as 100%; None when nothing
+        was due."""
+        return (self.kept * 100) // self.total if self.total else None
+
+    @property
+    def broken(self) -> int:
+        return self.total - self.kept
+
+
+def promises_counted(start: datetime, end: datetime) -> Q:
+    """The actions the promises-kept figure counts for [start, end), as a filter on Action.
+
+    Counted: an action closed (done or won't do) whose closing or deadline falls in the
+    period, and an action still open or in progress whose deadline falls in the period
+    (the period ends now, so its deadline has passed). An action waiting on the customer is
+    left out until it closes: its clock is paused, as the overdue rules in ``actions`` do.
+    """
+    closed_in = Q(closed_at__gte=start, closed_at__lt=end)
+    due_in = Q(due_at__gte=start, due_at__lt=end)
+    return (
+        Q(status__in=Action.CLOSED_STATUSES) & (closed_in | due_in)
+        | Q(status__in=[Status.OPEN, Status.IN_PROGRESS]) & due_in
+    )
+
+
+#: Kept: done (not "won't do") at or before its deadline. The deadline is ``due_at``, the one
+#: in force when the action closed; every change to it left a reason in the history.
+PROMISE_KEPT = Q(status=Status.DONE, closed_at__lte=F("due_at"))
+
+
+def promises_kept(actions: QuerySet, start: datetime, end: datetime) -> PromisesKept:
+    """Promises kept on time among ``actions`` for [start, end). See ``promises_counted``
+    for which actions count and PROMISES_KEPT_SENTENCE for the same in plain words."""
+    row = actions.filter(promises_counted(start, end)).aggregate(
+        total=Count("pk"), kept=Count("pk", filter=PROMISE_KEPT)
+    )
+    return PromisesKept(kept=row["kept"], total=row["total"])
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact median (``percentile_cont``) of a duration."""
+
+    function = "PERCENTILE_CONT"
+    name = "Median"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)%(filter)s"
+    output_field = DurationField()
+
+
+def median_durations(qs: QuerySet, **durations) -> dict[str, timedelta | None]:
+    """Median of each named duration expression over ``qs``, in one query.
+
+    ``durations`` maps a name to ``(expression, filter Q)``. PostgreSQL computes the medians;
+    elsewhere (SQLite in development) the values are fetched and the median taken in Python.
+    """
+    if connection.vendor == "postgresql":
+        return qs.aggregate(
+            **{name: Median(expr, filter=cond) for name, (expr, cond) in durations.items()}
+        )
+    qs = qs.filter(reduce(operator.or_, (cond for _, cond in durations.values())))
+    values = {name: [] for name in durations}
+    annotations = {f"_{name}": expr for name, (expr, _) in durations.items()}
+    flags = {f"_{name}_in": Count("pk", filter=cond) for name, (_, cond) in durations.items()}
+    rows = qs.annotate(**annotations).values("pk", *annotations).annotate(**flags)
+    for row in rows:
+        for name in durations:
+            if row[f"_{name}_in"] and row[f"_{name}"] is not None:
+                values[name].append(row[f"_{name}"])
+    return {name: median(found) if found else None for name, found in values.items()}
+
+
+def loop_durations(start: datetime, end: datetime) -> dict:
+    """Arguments for ``median_durations``: time to first reply (actions opened in the period)
+    and to the closed loop (actions closed in the period, done or won't do)."""
+    return {
+        "first_reply": (
+            F("first_reply_at") - F("created_at"),
+            Q(created_at__gte=start, created_at__lt=end, first_reply_at__isnull=False),
+        ),
+        "closed_loop": (
+            F("closed_at") - F("created_at"),
+            Q(
+                status__in=Action.CLOSED_STATUSES,
+                closed_at__gte=start,
+                closed_at__lt=end,
+            ),
+        ),
+    }
+
+
+def humanise_duration(value: timedelta | None) -> str:
+    """ "3 h", "2.5 days", "—" for none: short enough for a figure."""
+    if value is None:
+        return "—"
+    hours = value.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    if hours < 48:
+        return f"{hours:.0f} h" if hours >= 10 else f"{hours:.1f} h".replace(".0 ", " ")
+    return f"{hours / 24:.1f} days".replace(".0 ", " ")
