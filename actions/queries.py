@@ -184,4 +184,4 @@ def merge_candidates(*, action: Action) -> dict:
                                 action_link__isnull=True)
         .select_related("customer").order_by("-submitted_at")[:30]
     )  # fmt: skip
-    return {"actions": actions, "responses": responses}
+    return {"merge_actions": actions, "merge_responses": responses}

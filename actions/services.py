@@ -159,7 +159,7 @@ def _action_open(response: Response, answers, now) -> Action | None:
     _schedule_notices(action, now)
     action.save()
     ActionResponse.objects.create(action=action, response=response, linked_at=now)
-    _event(action, ActionEvent.Kind.CREATED, text=f"Matched the rule “{rule}”.", now=now,
+    _event(action, ActionEvent.Kind.CREATED, text=f"Matched the rule: {rule}.", now=now,
            data={"rule": str(rule.code) if rule.pk else "default"})  # fmt: skip
     if action.owner is not None:
         _event(action, ActionEvent.Kind.ASSIGNED, text=action.owner.display_name, now=now,

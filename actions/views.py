@@ -46,13 +46,16 @@ def inbox(request):
         page_size = PAGE_SIZE
     actions = queries.inbox_actions(member=member, filters=filters, now=now)
     page = Paginator(actions, page_size).get_page(request.GET.get("page"))
+    counts = queries.inbox_counts(member=member, now=now)
+    labels = {"mine": "Mine", "team": "Team", "overdue": "Overdue", "done": "Done"}
     context = {
         "org": member.org,
         "filters": filters,
         "page": page,
-        "counts": queries.inbox_counts(member=member, now=now),
         "now": now,
-        "tabs": [("mine", "Mine"), ("team", "Team"), ("overdue", "Overdue"), ("done", "Done")],
+        "tabs": [
+            (key, label, counts[key], filters.querystring(tab=key)) for key, label in labels.items()
+        ],
     }
     if request.headers.get("HX-Request"):
         return render(request, "actions/inbox.html#results", context)

@@ -40,21 +40,38 @@ def test_it_opens_an_action_on_any_no_answer(org, routed):
     assert routed({STOCK: True, STAFF_KNEW: True}) is None
 
 
-def test_it_routes_no_on_a_named_question_to_its_person(org, owner, teammate, priya, touchpoint,
-                                                        routed):  # fmt: skip
+def test_it_routes_no_on_a_named_question_to_its_person(
+    org, owner, teammate, priya, touchpoint, routed
+):
     Condition, Strategy = RoutingRule.Condition, RoutingRule.OwnerStrategy
-    rule(org, Condition.NO_ON_QUESTION, 0, question_key=question_key(touchpoint, STOCK),
-         owner_strategy=Strategy.MEMBER, members=[priya])  # fmt: skip
-    rule(org, Condition.NO_ON_QUESTION, 1, question_key=question_key(touchpoint, STAFF_KNEW),
-         owner_strategy=Strategy.MEMBER, members=[owner])  # fmt: skip
+    rule(
+        org,
+        Condition.NO_ON_QUESTION,
+        0,
+        question_key=question_key(touchpoint, STOCK),
+        owner_strategy=Strategy.MEMBER,
+        members=[priya],
+    )
+    rule(
+        org,
+        Condition.NO_ON_QUESTION,
+        1,
+        question_key=question_key(touchpoint, STAFF_KNEW),
+        owner_strategy=Strategy.MEMBER,
+        members=[owner],
+    )
     assert routed({STOCK: False, STAFF_KNEW: True}).owner == priya
     assert routed({STOCK: True, STAFF_KNEW: False}).owner == owner
     assert routed({STOCK: True, STAFF_KNEW: True}) is None
 
 
 def test_it_opens_an_action_on_a_rating_at_or_below_the_threshold(org, touchpoint, routed):
-    rule(org, RoutingRule.Condition.RATING_AT_MOST, threshold=3,
-         question_key=question_key(touchpoint, SPEED))  # fmt: skip
+    rule(
+        org,
+        RoutingRule.Condition.RATING_AT_MOST,
+        threshold=3,
+        question_key=question_key(touchpoint, SPEED),
+    )
     assert routed({SPEED: 3}) is not None
     assert routed({SPEED: 4}) is None
 
@@ -88,8 +105,14 @@ def test_it_limits_a_rule_to_its_touchpoint(org, routed):
 def test_it_applies_rules_in_order_and_the_first_match_decides(org, owner, priya, routed):
     Strategy = RoutingRule.OwnerStrategy
     rule(org, RoutingRule.Condition.ANY_TEXT, 5, owner_strategy=Strategy.MEMBER, members=[owner])
-    rule(org, RoutingRule.Condition.ANY_NO, 2, owner_strategy=Strategy.MEMBER, members=[priya],
-         kind=Kind.PROBLEM)  # fmt: skip
+    rule(
+        org,
+        RoutingRule.Condition.ANY_NO,
+        2,
+        owner_strategy=Strategy.MEMBER,
+        members=[priya],
+        kind=Kind.PROBLEM,
+    )
     action = routed({STOCK: False}, verbatim="No bells.")
     assert action.owner == priya
 
@@ -103,14 +126,20 @@ def test_it_ignores_inactive_rules_and_makes_nothing_when_all_are_off(org, route
 
 
 def test_it_gives_the_action_to_the_staff_member_who_served(org, teammate, routed):
-    rule(org, RoutingRule.Condition.ANY_NO,
-         owner_strategy=RoutingRule.OwnerStrategy.INTERACTION_STAFF)  # fmt: skip
+    rule(
+        org,
+        RoutingRule.Condition.ANY_NO,
+        owner_strategy=RoutingRule.OwnerStrategy.INTERACTION_STAFF,
+    )
     assert routed({STOCK: False}, staff=teammate).owner == teammate
 
 
 def test_it_falls_back_to_the_touchpoint_owner_then_an_owner(org, owner, priya, routed):
-    rule(org, RoutingRule.Condition.ANY_NO,
-         owner_strategy=RoutingRule.OwnerStrategy.INTERACTION_STAFF)  # fmt: skip
+    rule(
+        org,
+        RoutingRule.Condition.ANY_NO,
+        owner_strategy=RoutingRule.OwnerStrategy.INTERACTION_STAFF,
+    )
     no_staff_tp = make_touchpoint(org, slug="web", name="Web order", default_owner=priya)
     assert routed({STOCK: False}, tp=no_staff_tp).owner == priya
     orphan_tp = make_touchpoint(org, slug="orphan", name="Orphan")
@@ -123,8 +152,12 @@ def test_it_gives_the_action_to_the_touchpoint_owner(org, owner, teammate, route
 
 
 def test_it_takes_turns_round_robin(org, owner, teammate, priya, routed):
-    rule(org, RoutingRule.Condition.ANY_NO, owner_strategy=RoutingRule.OwnerStrategy.ROUND_ROBIN,
-         members=[priya, teammate])  # fmt: skip
+    rule(
+        org,
+        RoutingRule.Condition.ANY_NO,
+        owner_strategy=RoutingRule.OwnerStrategy.ROUND_ROBIN,
+        members=[priya, teammate],
+    )
     owners = [routed({STOCK: False}).owner for _ in range(5)]
     first, second = sorted([teammate, priya], key=lambda m: m.pk)
     assert owners == [first, second, first, second, first]
@@ -150,8 +183,12 @@ def test_it_uses_sensible_defaults_for_a_new_organisation(org, teammate, routed)
 
 
 def test_it_uses_the_rules_deadline_in_working_hours(org, routed):
-    rule(org, RoutingRule.Condition.ANY_NO, deadline_amount=4,
-         deadline_unit=RoutingRule.DeadlineUnit.WORKING_HOURS)  # fmt: skip
+    rule(
+        org,
+        RoutingRule.Condition.ANY_NO,
+        deadline_amount=4,
+        deadline_unit=RoutingRule.DeadlineUnit.WORKING_HOURS,
+    )
     with time_machine.travel(WEDNESDAY_10AM, tick=False):
         action = routed({STOCK: False})
     assert action.due_at == WEDNESDAY_10AM + timezone.timedelta(hours=4)
@@ -159,8 +196,9 @@ def test_it_uses_the_rules_deadline_in_working_hours(org, routed):
 
 def test_it_records_history_holds_surveys_and_emails_the_owner(org, teammate, routed):
     customer = make_customer(org)
-    action = routed({STOCK: False}, verbatim="Out of inner tubes again.", staff=teammate,
-                    customer=customer)  # fmt: skip
+    action = routed(
+        {STOCK: False}, verbatim="Out of inner tubes again.", staff=teammate, customer=customer
+    )
     assert list(action.events.values_list("kind", flat=True)) == ["created", "assigned"]
     customer.refresh_from_db()
     assert customer.survey_hold and customer.survey_hold_reason

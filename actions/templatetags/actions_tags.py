@@ -1,0 +1,23 @@
+from datetime import timedelta
+
+from django import template
+from django.utils.timesince import timeuntil
+
+register = template.Library()
+
+
+@register.simple_tag
+def due_state(action, now) -> str:
+    """The badge class for an action's deadline: danger when overdue, warn within a day."""
+    if not action.is_open or action.status == action.Status.WAITING:
+        return ""
+    if action.due_at < now:
+        return "danger"
+    if action.due_at - now < timedelta(hours=24):
+        return "warn"
+    return ""
+
+
+@register.simple_tag
+def overdue_by(action, now) -> str:
+    return timeuntil(now, action.due_at, depth=1)
