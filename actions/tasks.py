@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from .notices import action_notices_sweep, morning_digests_send
+
+
+@shared_task
+def sweep_action_notices() -> dict:
+    """Reminders, overdue notices and escalations that have fallen due. Safe to run twice at
+    once: rows are claimed with SKIP LOCKED and every email has a unique key."""
+    return action_notices_sweep()
+
+
+@shared_task
+def send_morning_digests() -> int:
+    """Each member's digest, once per local working day after opening time."""
+    return morning_digests_send()
