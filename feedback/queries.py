@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.urls import NoReverseMatch, reverse
 
-from actions.models import Action, ActionResponse, Tag
+from actions.models import Action, ActionResponse
 from surveys.models import Response, Touchpoint
 
 from . import rollups, stats
@@ -51,19 +51,28 @@ class Figures:
         return stats.humanise_duration(self.median_closed_loop)
 
 
-def figures(org, window: stats.Window, touchpoint=None) -> Figures:
+def figures(org, window: stats.Window, touchpoint=None, days: dict | None = None) -> Figures:
     """Traffic (roll-ups + live), promises kept, action counts and median times. Six or seven
-    queries."""
+    queries, or two when the caller passes the traffic ``days`` (from ``traffic_by_day``)."""
     result = Figures(window=window)
-    for day in rollups.traffic_by_day(org, window.start, window.end, touchpoint).values():
+    if days is None:
+        days = rollups.traffic_by_day(org, window.start, window.end, touchpoint)
+    for day, counts in days.items():
+        if day < window.first_day:
+            continue
         for name in rollups.TRAFFIC_FIELDS:
-            setattr(result, name, getattr(result, name) + day[name])
+            setattr(result, name, getattr(result, name) + counts[name])
     actions = Action.objects.for_org(org)
     if touchpoint is not None:
         actions = actions.filter(touchpoint=touchpoint)
     start, end = window.start, window.end
     counted = stats.promises_counted(start, end)
-    row = actions.aggregate(
+    loops = stats.loop_durations(start, end)
+    medians = stats.median_aggregates(loops)
+    # Only the rows any figure needs: open actions (few) and those closed or due in the window.
+    rows = actions.filter(Q(status__in=Action.OPEN_STATUSES) | stats.in_period(start, end))
+    row = rows.aggregate(
+        **medians,
         closed=Count("pk", filter=Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=start,
                                     closed_at__lt=end)),
         open=Count("pk", filter=Q(status__in=Action.OPEN_STATUSES)),
@@ -78,18 +87,20 @@ def figures(org, window: stats.Window, touchpoint=None) -> Figures:
     result.overdue_actions = row["overdue"]
     result.deadlines_moved = row["moved"]
     result.promises = stats.PromisesKept(kept=row["kept"], total=row["promised"])
-    medians = stats.median_durations(actions, **stats.loop_durations(start, end))
+    medians = {name: row[name] for name in medians} or stats.median_durations(actions, **loops)
     result.median_first_reply = medians["first_reply"]
     result.median_closed_loop = medians["closed_loop"]
     return result
 
 
-def weekly_trend(org, now: datetime, touchpoint=None, weeks: int = TREND_WEEKS) -> list[dict]:
+def weekly_trend(org, now: datetime, touchpoint=None, weeks: int = TREND_WEEKS,
+                 days: dict | None = None) -> list[dict]:  # fmt: skip
     """The last ``weeks`` weeks (each seven local days, the last ending today): responses and
-    how many raised a problem. Three or four queries."""
+    how many raised a problem. Three or four queries, none when the caller passes ``days``."""
     today = now.astimezone(org.tz).date()
     first = today - timedelta(days=weeks * 7 - 1)
-    days = rollups.traffic_by_day(org, stats.local_midnight(first, org.tz), now, touchpoint)
+    if days is None:
+        days = rollups.traffic_by_day(org, stats.local_midnight(first, org.tz), now, touchpoint)
     trend = []
     for week in range(weeks):
         week_start = first + timedelta(days=week * 7)
@@ -159,16 +170,21 @@ def overdue_actions(org, now: datetime, touchpoint=None, limit: int = 8) -> list
     return found
 
 
-def top_tags(org, window: stats.Window, touchpoint=None, limit: int = 10) -> list:
-    """The tags members put most on actions opened in the window. One query."""
-    filters = Q(actions__created_at__gte=window.start, actions__created_at__lt=window.end)
+def top_tags(org, window: stats.Window, touchpoint=None, limit: int = 10) -> list[dict]:
+    """The tags members put most on actions opened, due or closed in the window. One query."""
+    actions = Action.objects.for_org(org).filter(
+        stats.in_period(window.start, window.end)
+        | Q(
+            created_at__gte=window.start, created_at__lt=window.end, status__in=Action.OPEN_STATUSES
+        )
+    )
     if touchpoint is not None:
-        filters &= Q(actions__touchpoint=touchpoint)
+        actions = actions.filter(touchpoint=touchpoint)
     return list(
-        Tag.objects.filter(org=org)
-        .annotate(uses=Count("actions", filter=filters))
-        .filter(uses__gt=0)
-        .order_by("-uses", "name")[:limit]
+        Action.tags.through.objects.filter(action__in=actions)
+        .values("tag__name")
+        .annotate(uses=Count("pk"))
+        .order_by("-uses", "tag__name")[:limit]
     )
 
 
@@ -201,15 +217,21 @@ def promises_by_person(org, window: stats.Window, touchpoint=None) -> list[dict]
 
 
 def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
-    """Everything the owner's dashboard shows. About fifteen queries, whatever the size."""
+    """Everything the owner's dashboard shows. Fifteen queries or so, whatever the size."""
     window = stats.window_for(org, days, now)
+    through = rollups.complete_through(org)
+    # One read of the daily traffic serves both the window's figures and the weekly chart.
+    span = stats.window_for(org, max(days, TREND_WEEKS * 7), now)
+    traffic = rollups.traffic_by_day(org, span.start, now, touchpoint, through=through)
     return {
         "window": window,
-        "figures": figures(org, window, touchpoint),
-        "trend": weekly_trend(org, now, touchpoint),
+        "figures": figures(org, window, touchpoint, days=traffic),
+        "trend": weekly_trend(org, now, touchpoint, days=traffic),
         "verbatims": latest_verbatims(org, window, touchpoint),
         "overdue": overdue_actions(org, now, touchpoint),
-        "questions": rollups.answer_distribution(org, window.start, window.end, touchpoint),
+        "questions": rollups.answer_distribution(
+            org, window.start, window.end, touchpoint, through=through
+        ),
         "tags": top_tags(org, window, touchpoint),
         "people": promises_by_person(org, window, touchpoint),
     }

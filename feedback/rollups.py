@@ -162,10 +162,16 @@ def _live_start(org, start: datetime, complete_through: date | None) -> datetime
     return max(start, local_midnight(complete_through + timedelta(days=1), org.tz))
 
 
-def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None) -> dict[date, dict]:
+_UNKNOWN = object()
+
+
+def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None,
+                   through=_UNKNOWN) -> dict[date, dict]:  # fmt: skip
     """Traffic per local day over [start, end): roll-ups for complete days, live counts for the
-    rest. ``start`` must be a local midnight. Three or four queries."""
-    through = _complete_through(org)
+    rest. ``start`` must be a local midnight. Up to four queries (three when the caller passes
+    ``through``, from ``complete_through``)."""
+    if through is _UNKNOWN:
+        through = complete_through(org)
     days: dict = defaultdict(lambda: dict.fromkeys(TRAFFIC_FIELDS, 0))
     if through is not None:
         rolled = DailyRollup.objects.filter(
@@ -183,10 +189,12 @@ def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None) -> dict
     return dict(days)
 
 
-def answer_distribution(org, start: datetime, end: datetime, touchpoint=None) -> list[dict]:
+def answer_distribution(org, start: datetime, end: datetime, touchpoint=None,
+                        through=_UNKNOWN) -> list[dict]:  # fmt: skip
     """Per question (in survey order): its text and [(value, count)], most answers first for
-    choices, in scale order for yes/no and ratings. Three queries."""
-    through = _complete_through(org)
+    choices, in scale order for yes/no and ratings. Up to three queries."""
+    if through is _UNKNOWN:
+        through = complete_through(org)
     counts: dict = defaultdict(lambda: defaultdict(int))
     meta: dict = {}
     if through is not None:
@@ -227,5 +235,6 @@ def _value_order(item):
     return (0, _SCALE[value], "") if value in _SCALE else (1, -count, value)
 
 
-def _complete_through(org) -> date | None:
+def complete_through(org) -> date | None:
+    """The last local day the organisation's roll-ups cover, or None."""
     return RollupState.objects.filter(org=org).values_list("complete_through", flat=True).first()
