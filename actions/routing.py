@@ -97,8 +97,6 @@ def words_of(response: Response, answers: list[Answer]) -> str:
 def summary_of(answers: list[Answer]) -> str:
     """The negative answers in a line, for an action whose customer wrote nothing."""
     bits = [f"{a.display_value}: {a.question.text}" for a in answers if a.is_negative]
-    if not bits:
-        bits = [f"{a.display_value}: {a.question.text}" for a in answers if not a.text]
     return "; ".join(bits)[:300]
 
 
