@@ -116,6 +116,8 @@ def _picked(request, questions):
 
 
 def _survey_context(invitation, questions, answers, **extra):
+    if isinstance(invitation, Invitation):
+        queries.interaction_load(invitation)
     items = _page_items(
         questions, answers, extra.pop("posted", None), extra.pop("errors", None),
         extra.get("picked"),
