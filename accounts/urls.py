@@ -16,5 +16,7 @@ urlpatterns = [
     path("settings/tokens/<uuid:code>/revoke/", views.token_revoke, name="token_revoke"),
     path("settings/profile/", views.profile, name="profile"),
     path("join/<str:token>/", views.join, name="join"),
+    # Uploaded logos, at the address their ImageField .url gives (MEDIA_URL is /media/).
+    path("media/logos/<str:name>", views.logo, name="logo"),
     path("welcome/", views.no_business, name="no_business"),
 ]

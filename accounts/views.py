@@ -1,7 +1,12 @@
+import mimetypes
+import re
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -19,6 +24,8 @@ from .forms import (
     invite_ttl_days,
 )
 from .models import ApiToken, Membership, Organisation, StaffInvite
+
+_STORED_NAME = re.compile(r"[\w.-]{1,100}")
 
 
 def _get_invite_for_member(request, code) -> StaffInvite:
@@ -244,6 +251,26 @@ def join(request, token):
         messages.success(request, f"Welcome to {invite.org.name}, {member.first_name}.")
         return redirect("home")
     return render(request, "accounts/join.html", {"invite": invite, "form": form})
+
+
+@require_http_methods(["GET", "HEAD"])
+def logo(request, name):
+    """Serve an uploaded logo from the media storage.
+
+    Logos are public (emails and the wall show them) and are the only uploads Heard takes, so
+    the app serves them itself: a deployment needs no separate media server.
+    """
+    path = f"logos/{name}"
+    if not _STORED_NAME.fullmatch(name) or not Organisation.objects.filter(logo=path).exists():
+        raise Http404("No such logo.")
+    try:
+        handle = default_storage.open(path, "rb")
+    except FileNotFoundError:
+        raise Http404("No such logo.") from None
+    response = FileResponse(handle, content_type=mimetypes.guess_type(name)[0] or "image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response
 
 
 @login_required

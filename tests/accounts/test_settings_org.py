@@ -111,6 +111,15 @@ def test_it_accepts_a_png_logo(owner_client, org):
     assert response.status_code == 302
     org.refresh_from_db()
     assert org.logo.name.startswith("logos/")
+    served = owner_client.get(org.logo.url)
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/png"
+    assert b"".join(served.streaming_content) == _png()
+
+
+@pytest.mark.parametrize("name", ["nothere.png", "..%2F..%2Fsecret", "x.png%00"])
+def test_only_stored_logos_are_served(client, db, name):
+    assert client.get(f"/media/logos/{name}").status_code == 404
 
 
 @pytest.mark.parametrize(
