@@ -12,6 +12,16 @@ def make_member(org: Organisation, email: str, role: str, name: str = "") -> Mem
     return Membership.objects.create(org=org, user=user, role=role)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits and the wall live in the cache: no test inherits another's counters."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def org(db):
     return Organisation.objects.create(name="Alpha Bikes", slug="alpha", timezone="Europe/London")
