@@ -10,9 +10,9 @@ $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Heard needs Python 3.13; set PYTHON=/path/to/python3.13")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) requirements.lock pyproject.toml
+$(STAMP): $(PY) requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet -r requirements-dev.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -31,12 +31,15 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Re-pin requirements.lock after changing the ranges in pyproject.toml.
+# Re-pin after changing the ranges in pyproject.toml: requirements.lock is what production
+# installs (the Dockerfile), requirements-dev.lock adds the test and lint tools.
 lock: $(PY)
 	rm -rf var/lockenv && $(PYTHON) -m venv var/lockenv
 	var/lockenv/bin/pip install --quiet --upgrade pip
+	var/lockenv/bin/pip install --quiet . && var/lockenv/bin/pip uninstall --yes --quiet heard
+	var/lockenv/bin/pip freeze > requirements.lock
 	var/lockenv/bin/pip install --quiet ".[dev]" && var/lockenv/bin/pip uninstall --yes --quiet heard
-	var/lockenv/bin/pip freeze --exclude-editable > requirements.lock
+	var/lockenv/bin/pip freeze > requirements-dev.lock
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
