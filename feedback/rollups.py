@@ -11,7 +11,19 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import TruncDate
 
 from actions.models import Action, ActionResponse, Kind
@@ -26,14 +38,24 @@ TRAFFIC_FIELDS = ("invitations", "invitations_sent", "responses", "problem_respo
 
 
 def problem_expression():
-    """True for a response that raised a problem: a "No", a rating of 2 or less, or an action
-    of kind "problem" opened from it or linked to it."""
+    """(condition, annotations it needs): true for a response that raised a problem: a "No",
+    a rating of 2 or less, or an action of kind "problem" opened from it or linked to it."""
     negative = Answer.objects.filter(response=OuterRef("pk")).filter(
         Q(yes_no=False) | Q(rating__lte=2)
     )
-    problem_action = Action.objects.filter(response=OuterRef("pk"), kind=Kind.PROBLEM)
-    problem_link = ActionResponse.objects.filter(response=OuterRef("pk"), action__kind=Kind.PROBLEM)
-    return Exists(negative) | Exists(problem_action) | Exists(problem_link)
+    # LIMIT 1 subqueries rather than EXISTS: PostgreSQL would hash every problem action of
+    # every business for an EXISTS; these look up the few rows of each response by index.
+    problem_action = Subquery(
+        Action.objects.filter(response=OuterRef("pk"), kind=Kind.PROBLEM).values("pk")[:1]
+    )
+    problem_link = Subquery(
+        ActionResponse.objects.filter(response=OuterRef("pk"), action__kind=Kind.PROBLEM)
+        .values("pk")[:1]
+    )  # fmt: skip
+    return (Exists(negative) | Q(_problem_action__isnull=False) | Q(_problem_link__isnull=False)), {
+        "_problem_action": problem_action,
+        "_problem_link": problem_link,
+    }
 
 
 def traffic_rows(org, start: datetime, end: datetime, touchpoint=None) -> list[dict]:
@@ -46,11 +68,13 @@ def traffic_rows(org, start: datetime, end: datetime, touchpoint=None) -> list[d
     if touchpoint is not None:
         responses = responses.filter(invitation__interaction__touchpoint=touchpoint)
         invitations = invitations.filter(interaction__touchpoint=touchpoint)
+    problem, problem_parts = problem_expression()
     for row in (
-        responses.annotate(
+        responses.annotate(**problem_parts)
+        .annotate(
             day=TruncDate("submitted_at", tzinfo=tz),
             tp=F("invitation__interaction__touchpoint_id"),
-            problem=problem_expression(),
+            problem=ExpressionWrapper(problem, output_field=BooleanField()),
         )
         .values("day", "tp")
         .annotate(

@@ -70,7 +70,7 @@ def promises_counted(start: datetime, end: datetime) -> Q:
     left out until it closes: its clock is paused, as the overdue rules in ``actions`` do.
     """
     closed_in = Q(closed_at__gte=start, closed_at__lt=end)
-    due_in = Q(due_at__gte=start, due_at__lt=end)
+    due_in = Q(status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end)  # see in_period
     return (
         Q(status__in=Action.CLOSED_STATUSES) & (closed_in | due_in)
         | Q(status__in=[Status.OPEN, Status.IN_PROGRESS]) & due_in
@@ -129,10 +129,18 @@ def median_durations(qs: QuerySet, **durations) -> dict[str, timedelta | None]:
     return {name: median(found) if found else None for name, found in values.items()}
 
 
+ALL_STATUSES = [value for value, _ in Action.Status.choices]
+
+
 def in_period(start: datetime, end: datetime) -> Q:
-    """Actions closed or due in [start, end): what the period's action figures look at. Both
-    are indexed (``action_org_closed``, ``action_org_status_due``)."""
-    return Q(closed_at__gte=start, closed_at__lt=end) | Q(due_at__gte=start, due_at__lt=end)
+    """Actions closed or due in [start, end): what the period's action figures look at.
+
+    Naming every status looks redundant but lets PostgreSQL read the due-date arm from the
+    ``action_org_status_due`` index (org, status, due_at) instead of scanning the table; the
+    closed arm uses ``action_org_closed``."""
+    return Q(closed_at__gte=start, closed_at__lt=end) | Q(
+        status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end
+    )
 
 
 def loop_durations(start: datetime, end: datetime) -> dict:
