@@ -366,7 +366,7 @@ def wall(request, slug):
         html = render_to_string("feedback/wall.html", context, request=request)
         return html, [entry.response_id for entry in page]
 
-    _, html = wallcache.cached_wall(slug, f"page:{number}:{wanted}", build)
+    html = wallcache.cached_wall(slug, f"page:{number}:{wanted}", build)
     return _serve(request, html)
 
 
@@ -395,7 +395,7 @@ def wall_embed(request, slug):
         html = render_to_string("feedback/wall_embed.html", context, request=request)
         return html, [entry.response_id for entry in entries]
 
-    _, html = wallcache.cached_wall(slug, "embed", build)
+    html = wallcache.cached_wall(slug, "embed", build)
     return _serve(request, html)
 
 
@@ -406,5 +406,5 @@ def wall_feed(request, slug):
         response = feed(request, slug=slug)
         return (response.content, response["Content-Type"]), [e.response_id for e in feed.shown]
 
-    _, (content, content_type) = wallcache.cached_wall(slug, "feed", build)
+    content, content_type = wallcache.cached_wall(slug, "feed", build)
     return HttpResponse(content, content_type=content_type)

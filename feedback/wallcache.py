@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Exists, Q, Value
+from django.db import connection
 from django.http import Http404
 
 from accounts.models import Organisation
@@ -42,28 +42,48 @@ def wall_changed(slug: str) -> None:
     cache.set(_version_key(slug), uuid.uuid4().hex, None)
 
 
-def _fingerprint(org: Organisation) -> tuple:
+def _fingerprint(org) -> tuple:
     return (org.pk, org.name, org.brand_colour, str(org.logo or ""))
 
 
-def _org_with_check(slug: str, response_ids: list[int]) -> Organisation | None:
+def _check(slug: str, response_ids: list[int]) -> tuple | None:
+    """(fingerprint, stale) for the organisation with this slug and its wall on, or None.
+
+    Plain SQL, because this runs on every request to every wall and building the same ORM
+    query each time cost more than running it. ``stale`` is true when any of the responses
+    has lost its consent or its live entry since the page was rendered.
+    """
+    org_table = Organisation._meta.db_table
+    response_table = Response._meta.db_table
+    entry_table = Response._meta.get_field("wall_entry").related_model._meta.db_table
+    stale = "FALSE"
+    params: list = []
     if response_ids:
-        gone = Response.objects.filter(pk__in=response_ids).filter(
-            Q(consent_to_quote=False)
-            | Q(consent_withdrawn_at__isnull=False)
-            | Q(wall_entry__unpublished_at__isnull=False)
+        marks = ", ".join(["%s"] * len(response_ids))
+        stale = (
+            f"EXISTS (SELECT 1 FROM {response_table} r LEFT JOIN {entry_table} w"
+            f" ON w.response_id = r.id WHERE r.id IN ({marks}) AND (NOT r.consent_to_quote"
+            " OR r.consent_withdrawn_at IS NOT NULL OR w.id IS NULL"
+            " OR w.unpublished_at IS NOT NULL))"
         )
-        stale = Exists(gone)
-    else:
-        stale = Value(False)
-    return Organisation.objects.filter(slug=slug, wall_enabled=True).annotate(stale=stale).first()
+        params.extend(response_ids)
+    sql = (
+        f"SELECT o.id, o.name, o.brand_colour, o.logo, {stale} FROM {org_table} o"
+        " WHERE o.slug = %s AND o.wall_enabled"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, slug])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return (row[0], row[1], row[2], row[3] or ""), bool(row[4])
 
 
 def cached_wall(
     slug: str, variant: str, build: Callable[[Organisation], tuple[Any, list[int]]]
-) -> tuple[Organisation, Any]:
-    """The organisation and the payload for one page of its wall, from the cache when still
-    true, else from ``build(org)``, which returns (payload, ids of the responses shown).
+) -> Any:
+    """The payload for one page of an organisation's wall, from the cache when still true,
+    else from ``build(org)``, which returns (payload, ids of the responses shown).
 
     Raises Http404 when the organisation has no public wall (and whatever ``build`` raises:
     nothing is cached then).
@@ -72,14 +92,18 @@ def cached_wall(
     found = cache.get_many([version_key, page_key])
     version, hit = found.get(version_key), found.get(page_key)
     usable = hit is not None and version is not None and hit["version"] == version
-    org = _org_with_check(slug, hit["response_ids"] if usable else [])
-    if org is None:
+    found = _check(slug, hit["response_ids"] if usable else [])
+    if found is None:
         raise Http404("This business has no public wall.")
-    if usable and not org.stale and hit["fingerprint"] == _fingerprint(org):
-        return org, hit["payload"]
-    if version is None or org.stale:
+    fingerprint, stale = found
+    if usable and not stale and hit["fingerprint"] == fingerprint:
+        return hit["payload"]
+    if version is None or stale:
         version = uuid.uuid4().hex
         cache.set(version_key, version, None)
+    org = Organisation.objects.filter(slug=slug, wall_enabled=True).first()
+    if org is None:
+        raise Http404("This business has no public wall.")
     payload, response_ids = build(org)
     cache.set(
         page_key,
@@ -87,4 +111,4 @@ def cached_wall(
          "payload": payload},
         TIMEOUT,
     )  # fmt: skip
-    return org, payload
+    return payload
