@@ -276,6 +276,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "refresh-dashboard-rollups": {
+        "task": "feedback.tasks.refresh_rollups",
+        "schedule": 900.0,
+        "options": {"expires": 850},
+    },
     "send-morning-digests": {
         "task": "actions.tasks.send_morning_digests",
         "schedule": 300.0,
