@@ -289,3 +289,31 @@ class LoopMessage(models.Model):
 
     def __str__(self):
         return self.subject
+
+
+class RoutingRequest(models.Model):
+    """A submitted or changed response waiting to be routed.
+
+    The signal's receiver writes this one row in the customer's request, so a submission never
+    waits on routing or on the broker; the ``route_responses`` sweep claims pending rows and
+    routes them (DESIGN.md: the database decides, workers execute).
+    """
+
+    response = models.OneToOneField(Response, models.CASCADE, related_name="+")
+    changed = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(default=timezone.now)
+    routed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # route_responses: the few requests still pending, oldest first.
+            models.Index(
+                fields=["requested_at"], name="routing_request_pending",
+                condition=Q(routed_at=None),
+            ),
+        ]  # fmt: skip
+
+    def __str__(self):
+        return f"Route response {self.response_id}"

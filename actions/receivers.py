@@ -1,12 +1,22 @@
 """The one receiver that connects surveys to actions (DESIGN.md)."""
 
 from django.dispatch import receiver
+from django.utils import timezone
 
 from surveys.signals import response_submitted
 
 
 @receiver(response_submitted, dispatch_uid="actions.route_response")
 def route_submitted_response(sender, response_id, changed=False, **kwargs):
-    from .services import response_route
+    """Record that the response needs routing; the ``route_responses`` sweep routes it.
 
-    response_route(response_id=response_id, changed=changed)
+    One upsert, no broker: the customer's submit stays fast and works with Redis down.
+    """
+    from .models import RoutingRequest
+
+    RoutingRequest.objects.bulk_create(
+        [RoutingRequest(response_id=response_id, changed=changed, requested_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["response"],
+        update_fields=["changed", "requested_at", "routed_at"],
+    )

@@ -1,6 +1,7 @@
 """Every change to an action goes through these functions, and each one leaves an ActionEvent
 (who, when, what) in the action's history. Nothing here deletes history."""
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -12,7 +13,19 @@ from accounts.models import Membership
 from surveys.models import Answer, Customer, Response
 
 from . import deadlines, routing
-from .models import Action, ActionEvent, ActionResponse, Kind, LoopMessage, RoutingRule, Tag
+from .models import (
+    Action,
+    ActionEvent,
+    ActionResponse,
+    Kind,
+    LoopMessage,
+    RoutingRequest,
+    RoutingRule,
+    Tag,
+)
+
+log = logging.getLogger(__name__)
+MAX_ROUTING_ATTEMPTS = 5
 
 REMINDER_LEAD = timedelta(hours=24)
 REOPEN_DEADLINE_DAYS = 2
@@ -104,8 +117,8 @@ def response_route(*, response_id: int, changed: bool = False, now=None) -> Acti
     of times: a response has at most one action (ActionResponse is one-to-one with it), and
     a changed response updates that action rather than opening another.
 
-    It runs in the request that submitted the response, writing rows only: the owner's
-    email is queued in the outbox, so a submission never waits on the broker.
+    The ``route_responses`` sweep calls it for each pending RoutingRequest; it writes rows
+    only (the owner's email is queued in the outbox).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -127,6 +140,35 @@ def response_route(*, response_id: int, changed: bool = False, now=None) -> Acti
                 _action_response_changed(link.action, response, answers, now)
             return link.action
         return _action_open(response, answers, now)
+
+
+def routing_requests_route(*, now=None, batch: int = 100) -> int:
+    """Route pending responses, claiming them so parallel sweeps never route one twice.
+
+    Returns how many were routed. A failure is recorded on its request, which stays pending
+    (and is retried by the next sweep) while the rest of the batch goes on.
+    """
+    now = now or timezone.now()
+    routed = 0
+    with transaction.atomic():
+        pending = list(
+            RoutingRequest.objects.filter(routed_at=None, attempts__lt=MAX_ROUTING_ATTEMPTS)
+            .select_for_update(skip_locked=True)
+            .order_by("requested_at")[:batch]
+        )
+        for request in pending:
+            try:
+                response_route(response_id=request.response_id, changed=request.changed, now=now)
+            except Exception as exc:  # recorded on the row; the batch goes on
+                log.exception("Routing response %s failed", request.response_id)
+                request.attempts += 1
+                request.last_error = str(exc)[:2000]
+                request.save(update_fields=["attempts", "last_error"])
+                continue
+            request.routed_at = now
+            request.save(update_fields=["routed_at"])
+            routed += 1
+    return routed
 
 
 def _action_open(response: Response, answers, now) -> Action | None:

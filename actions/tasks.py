@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from .notices import action_notices_sweep, morning_digests_send
+from .services import routing_requests_route
 
 
 @shared_task
@@ -14,3 +15,9 @@ def sweep_action_notices() -> dict:
 def send_morning_digests() -> int:
     """Each member's digest, once per local working day after opening time."""
     return morning_digests_send()
+
+
+@shared_task
+def route_responses() -> int:
+    """Route responses the receiver recorded. Safe to run twice at once (SKIP LOCKED)."""
+    return routing_requests_route()

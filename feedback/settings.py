@@ -271,6 +271,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Short, so an action reaches its owner's inbox seconds after the customer submits.
+    "route-responses": {
+        "task": "actions.tasks.route_responses",
+        "schedule": 5.0,
+        "options": {"expires": 4},
+    },
     "sweep-action-notices": {
         "task": "actions.tasks.sweep_action_notices",
         "schedule": 60.0,

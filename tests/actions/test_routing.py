@@ -259,12 +259,58 @@ def test_it_ignores_responses_not_yet_submitted(org, respond):
     assert response_route(response_id=999_999) is None
 
 
-def test_it_routes_through_the_surveys_signal(org, respond):
+def test_the_signal_records_a_routing_request_and_the_sweep_routes_it(org, respond):
+    from actions.models import RoutingRequest
+    from actions.services import routing_requests_route
     from surveys.signals import response_submitted
 
     response = respond({STOCK: False})
     response_submitted.send(sender=type(response), response_id=response.pk, changed=False)
-    assert Action.objects.filter(response=response).exists()
+    assert not Action.objects.filter(response=response).exists()
+    assert RoutingRequest.objects.filter(response=response, routed_at=None).count() == 1
+
+    assert routing_requests_route() == 1
+    assert Action.objects.filter(response=response).count() == 1
+    assert routing_requests_route() == 0
+
+
+def test_a_change_before_routing_leaves_one_pending_request(org, respond):
+    from actions.models import RoutingRequest
+    from actions.services import routing_requests_route
+    from surveys.signals import response_submitted
+
+    response = respond({STOCK: False})
+    response_submitted.send(sender=type(response), response_id=response.pk, changed=False)
+    response_submitted.send(sender=type(response), response_id=response.pk, changed=True)
+    assert RoutingRequest.objects.filter(response=response).count() == 1
+    assert routing_requests_route() == 1
+    assert Action.objects.filter(response=response).count() == 1
+    # A later change asks again, and the action is updated rather than doubled.
+    response_submitted.send(sender=type(response), response_id=response.pk, changed=True)
+    assert routing_requests_route() == 1
+    assert Action.objects.filter(response=response).count() == 1
+
+
+def test_a_failing_route_is_recorded_and_the_rest_of_the_batch_goes_on(org, respond, monkeypatch):
+    from actions import services
+    from actions.models import RoutingRequest
+    from surveys.signals import response_submitted
+
+    first, second = respond({STOCK: False}), respond({STOCK: False})
+    for response in (first, second):
+        response_submitted.send(sender=type(response), response_id=response.pk, changed=False)
+    real_route = services.response_route
+
+    def flaky(*, response_id, **kwargs):
+        if response_id == first.pk:
+            raise RuntimeError("boom")
+        return real_route(response_id=response_id, **kwargs)
+
+    monkeypatch.setattr(services, "response_route", flaky)
+    assert services.routing_requests_route() == 1
+    failed = RoutingRequest.objects.get(response=first)
+    assert failed.routed_at is None and failed.attempts == 1 and "boom" in failed.last_error
+    assert Action.objects.filter(response=second).exists()
 
 
 def test_it_summarises_the_answers_when_the_customer_wrote_nothing(org, routed):
