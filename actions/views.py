@@ -1,4 +1,5 @@
 import uuid
+from functools import wraps
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -9,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import member_required, owner_required
+from accounts.ratelimit import token_miss_over_limit
 from surveys.models import Invitation, Response
 
 from . import forms, queries, routing, services
@@ -315,13 +317,41 @@ def rules_customise(request):
 # The customer's pages (token, no login) ---------------------------------------------------
 
 
-def _get_invitation(token: str) -> Invitation:
-    if len(token) > 64:
+class TooManyGuesses(Exception):
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+
+
+def _get_invitation(request, token: str) -> Invitation:
+    """The invitation a customer's link opens; a wrong link is a 404, and too many wrong links
+    from one address in a minute a 429 (raised as TooManyGuesses for the view to render)."""
+    invitation = None
+    if len(token) <= 64:
+        invitation = (
+            Invitation.objects.select_related("org", "customer", "interaction__touchpoint")
+            .filter(token=token).first()
+        )  # fmt: skip
+    if invitation is None:
+        over, retry_after = token_miss_over_limit(request)
+        if over:
+            raise TooManyGuesses(retry_after)
         raise Http404
-    return get_object_or_404(
-        Invitation.objects.select_related("org", "customer", "interaction__touchpoint"),
-        token=token,
-    )
+    return invitation
+
+
+def _customer_page(view):
+    """Renders the friendly 429 page when a customer-link view meets TooManyGuesses."""
+
+    @wraps(view)
+    def wrapper(request, token, *args, **kwargs):
+        try:
+            return view(request, token, *args, **kwargs)
+        except TooManyGuesses as exc:
+            page = render(request, "surveys/too_many.html", status=429)
+            page["Retry-After"] = str(exc.retry_after)
+            return page
+
+    return wrapper
 
 
 def _response_of(invitation):
@@ -359,14 +389,16 @@ def response_link(response):
 
 
 @require_GET
+@_customer_page
 def status_page(request, token):
-    invitation = _get_invitation(token)
+    invitation = _get_invitation(request, token)
     return render(request, "actions/status.html", _status_context(invitation))
 
 
 @require_POST
+@_customer_page
 def withdraw_consent(request, token):
-    invitation = _get_invitation(token)
+    invitation = _get_invitation(request, token)
     response = _response_of(invitation)
     if response is None:
         raise Http404
@@ -377,10 +409,11 @@ def withdraw_consent(request, token):
 
 
 @require_http_methods(["GET", "POST"])
+@_customer_page
 def sorted_page(request, token):
     """ "Did this sort it out?": a GET shows the buttons (mail scanners open every link);
     only a POST records the answer."""
-    invitation = _get_invitation(token)
+    invitation = _get_invitation(request, token)
     response = _response_of(invitation)
     message = (
         LoopMessage.objects.filter(response=response, queued_at__isnull=False)
