@@ -1,21 +1,24 @@
 """Heard's outbox: every email is rendered from a template trio, recorded under a unique key,
 then sent. ``email_queue`` is for web requests (a row, nothing else); the sweep
-``email_send_queued`` sends what is queued; ``email_send_now`` is for workers already inside a
-sweep.
+``email_send_queued`` sends what is queued; ``email_send_batch`` (many emails, few round
+trips) and ``email_send_now`` (one email) are for workers already inside a sweep.
 
 Templates live in ``templates/emails/<name>-subject.txt``, ``<name>-body.txt`` and
 ``<name>-body.html``.
 """
 
+import contextlib
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -55,6 +58,34 @@ def org_from_email(org: Organisation | None) -> str:
     return f'"{name}" <{address}>'
 
 
+def email_build(
+    *,
+    key: str,
+    kind: str,
+    to: str,
+    template: str,
+    context: dict,
+    org: Organisation | None = None,
+    reply_to: str = "",
+    headers: dict | None = None,
+) -> OutgoingEmail:
+    """Render an email into an unsaved outbox row. Raises whatever rendering raises."""
+    subject, text, html = render_email(template, {"org": org, **context})
+    return OutgoingEmail(
+        org=org,
+        key=key,
+        kind=kind,
+        to=_clean_header(to),
+        from_email=org_from_email(org),
+        reply_to=_clean_header(reply_to or (org.reply_to if org else "")),
+        subject=_clean_header(subject),
+        # PostgreSQL refuses NUL in text: one stray byte in a name must not sink a batch.
+        body_text=text.replace("\x00", ""),
+        body_html=html.replace("\x00", ""),
+        headers={k: _clean_header(v) for k, v in (headers or {}).items()},
+    )
+
+
 def email_queue(
     *,
     key: str,
@@ -70,21 +101,14 @@ def email_queue(
     existing = OutgoingEmail.objects.filter(key=key).first()
     if existing:
         return existing
-    subject, text, html = render_email(template, {"org": org, **context})
+    outgoing = email_build(
+        key=key, kind=kind, to=to, template=template, context=context, org=org,
+        reply_to=reply_to, headers=headers,
+    )  # fmt: skip
     try:
         with transaction.atomic():
-            return OutgoingEmail.objects.create(
-                org=org,
-                key=key,
-                kind=kind,
-                to=_clean_header(to),
-                from_email=org_from_email(org),
-                reply_to=_clean_header(reply_to or (org.reply_to if org else "")),
-                subject=_clean_header(subject),
-                body_text=text,
-                body_html=html,
-                headers={k: _clean_header(v) for k, v in (headers or {}).items()},
-            )
+            outgoing.save(force_insert=True)
+            return outgoing
     except IntegrityError:
         # Two requests raced to queue the same email: the first one's row stands.
         return OutgoingEmail.objects.get(key=key)
@@ -112,22 +136,45 @@ def _message(outgoing: OutgoingEmail, connection) -> EmailMultiAlternatives:
     return message
 
 
-def _deliver(outgoing: OutgoingEmail, connection, now) -> bool:
-    """Send one claimed row and record the outcome on it. Return True when it went out."""
+def _reopen(connection) -> None:
+    """After a failure the SMTP session may be broken: start a fresh one for the rest."""
+    with contextlib.suppress(Exception):
+        connection.close()
+        connection.open()
+
+
+def _send(outgoing: OutgoingEmail, connection, now) -> str:
+    """Hand one claimed row to the provider. Return "" when it went out, else the error,
+    which is already recorded on the row."""
     try:
         _message(outgoing, connection).send()
     except Exception as exc:  # the provider's failure is recorded on the row, not raised
         log.warning("Email %s failed: %s", outgoing.key, exc)
         outgoing.attempts += 1
-        outgoing.last_error = str(exc)[:2000]
+        outgoing.last_error = (str(exc) or exc.__class__.__name__)[:2000]
         if outgoing.attempts >= MAX_ATTEMPTS:
             outgoing.failed_at = now
         outgoing.save(update_fields=["attempts", "last_error", "failed_at"])
-        return False
-    outgoing.sent_at = now
-    outgoing.attempts += 1
-    outgoing.save(update_fields=["sent_at", "attempts"])
-    return True
+        _reopen(connection)
+        return outgoing.last_error
+    return ""
+
+
+def _send_claimed(rows: list[OutgoingEmail], connection, now) -> dict[str, str]:
+    """Send rows this transaction has locked; mark the sent ones in one UPDATE. Return
+    {key: error} for the ones that failed."""
+    sent, failed = [], {}
+    for outgoing in rows:
+        error = _send(outgoing, connection, now)
+        if error:
+            failed[outgoing.key] = error
+        else:
+            sent.append(outgoing.pk)
+            outgoing.sent_at = now
+            outgoing.attempts += 1
+    if sent:
+        OutgoingEmail.objects.filter(pk__in=sent).update(sent_at=now, attempts=F("attempts") + 1)
+    return failed
 
 
 def email_send_queued(*, now=None, batch: int = 200) -> int:
@@ -137,7 +184,6 @@ def email_send_queued(*, now=None, batch: int = 200) -> int:
     provider and released with the commit that marks it sent.
     """
     now = now or timezone.now()
-    sent = 0
     with transaction.atomic():
         rows = list(
             OutgoingEmail.objects.queued()
@@ -149,9 +195,8 @@ def email_send_queued(*, now=None, batch: int = 200) -> int:
         if not rows:
             return 0
         with open_connection() as connection:
-            for outgoing in rows:
-                sent += _deliver(outgoing, connection, now)
-    return sent
+            failed = _send_claimed(rows, connection, now)
+    return len(rows) - len(failed)
 
 
 def email_send_now(
@@ -167,7 +212,11 @@ def email_send_now(
     connection=None,
     now=None,
 ) -> bool:
-    """Queue and send at once (for workers). Return True if this call sent it."""
+    """Queue and send at once (for workers). Return True if this call sent it.
+
+    Several round trips per email: a sweep sending many should build them with
+    ``email_build`` and hand them to ``email_send_batch``.
+    """
     now = now or timezone.now()
     outgoing = email_queue(
         key=key, kind=kind, to=to, template=template, context=context, org=org,
@@ -182,8 +231,80 @@ def email_send_now(
             return False
         if connection is None:
             with open_connection() as connection:
-                return _deliver(claimed, connection, now)
-        return _deliver(claimed, connection, now)
+                return not _send_claimed([claimed], connection, now)
+        return not _send_claimed([claimed], connection, now)
+
+
+@dataclass
+class BatchOutcome:
+    """What ``email_send_batch`` did with each key."""
+
+    sent: list[str] = field(default_factory=list)
+    # The provider refused these: the error is on the row and the outbox sweep retries them.
+    failed: dict[str, str] = field(default_factory=dict)
+    # Already sent, given up on, or being sent by another sweep at this moment.
+    elsewhere: list[str] = field(default_factory=list)
+    # The database refused the row (so nothing was sent): key → why.
+    unrecorded: dict[str, str] = field(default_factory=dict)
+
+
+def _record(emails: list[OutgoingEmail], outcome: BatchOutcome) -> list[str]:
+    """Insert the rows, leaving any key already recorded as it is. Return the recorded keys."""
+    try:
+        with transaction.atomic():
+            # In key order: two batches sharing keys then wait on each other in the same
+            # order, never in a cycle.
+            ordered = sorted(emails, key=lambda e: e.key)
+            OutgoingEmail.objects.bulk_create(ordered, ignore_conflicts=True)
+        return [e.key for e in emails]
+    except DatabaseError:
+        # One row the database refuses must not cost the others theirs: retry one by one.
+        keys = []
+        for outgoing in emails:
+            try:
+                with transaction.atomic():
+                    OutgoingEmail.objects.bulk_create([outgoing], ignore_conflicts=True)
+            except DatabaseError as exc:
+                log.warning("Email %s could not be recorded: %s", outgoing.key, exc)
+                outcome.unrecorded[outgoing.key] = str(exc)[:2000]
+            else:
+                keys.append(outgoing.key)
+        return keys
+
+
+def email_send_batch(emails: list[OutgoingEmail], *, now, connection=None) -> BatchOutcome:
+    """Record a batch of emails built with ``email_build`` and send the ones still unsent.
+
+    A few round trips for the whole batch instead of several per email: one INSERT … ON
+    CONFLICT DO NOTHING records every key (before anything is sent), one SELECT … FOR UPDATE
+    SKIP LOCKED claims the rows still unsent (a row another sweep holds is that sweep's to
+    send), and one UPDATE marks the sent ones; only a failure costs a write of its own, on
+    its own row. The locks are held until the caller's transaction commits, if it has one.
+    Pass ``connection`` (from ``open_connection()``, opened here when first needed) to keep
+    one provider session across batches; the caller closes it.
+    """
+    outcome = BatchOutcome()
+    if not emails:
+        return outcome
+    with transaction.atomic():
+        keys = _record(emails, outcome)
+        position = {key: n for n, key in enumerate(keys)}
+        rows = sorted(
+            OutgoingEmail.objects.queued().filter(key__in=keys).select_for_update(skip_locked=True),
+            key=lambda row: position[row.key],
+        )
+        claimed = {row.key for row in rows}
+        outcome.elsewhere = [key for key in position if key not in claimed]
+        if not rows:
+            return outcome
+        if connection is None:
+            with open_connection() as connection:
+                outcome.failed = _send_claimed(rows, connection, now)
+        else:
+            connection.open()  # a no-op when it is open already; the caller closes it
+            outcome.failed = _send_claimed(rows, connection, now)
+    outcome.sent = [row.key for row in rows if row.key not in outcome.failed]
+    return outcome
 
 
 class FileEmailBackend(BaseEmailBackend):

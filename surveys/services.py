@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from accounts.mail import email_send_now, open_connection
+from accounts.mail import email_build, email_send_batch, open_connection
 from accounts.models import Organisation
 
 from .ingest import InteractionInput
@@ -293,49 +293,66 @@ def invitations_send_due(*, now: datetime, batch: int = SEND_BATCH, max_batches=
     """Send (or skip, with the reason) every due invitation. Returns how many were sent.
 
     Rows are claimed with SKIP LOCKED, so parallel sweeps share the work; each email is
-    recorded under ``invitation:<pk>``, so a retried sweep never sends one twice.
+    recorded under ``invitation:<pk>``, so a retried sweep never sends one twice. One
+    provider session serves the whole sweep, opened only if something is sent.
     """
     sent = 0
-    for _ in range(max_batches):
-        claimed, batch_sent = _send_batch(now, batch)
-        sent += batch_sent
-        if claimed < batch:
-            break
-    for _ in range(max_batches):
-        claimed, batch_sent = _remind_batch(now, batch)
-        sent += batch_sent
-        if claimed < batch:
-            break
+    connection = open_connection()
+    try:
+        for _ in range(max_batches):
+            claimed, batch_sent = _send_batch(now, batch, connection)
+            sent += batch_sent
+            if claimed < batch:
+                break
+        for _ in range(max_batches):
+            claimed, batch_sent = _remind_batch(now, batch, connection)
+            sent += batch_sent
+            if claimed < batch:
+                break
+    finally:
+        connection.close()
     return sent
 
 
-def _send_batch(now, batch) -> tuple[int, int]:
-    sent = 0
+def _fail(invitation: Invitation, error: str) -> None:
+    invitation.status = Invitation.Status.FAILED
+    invitation.attempts += 1
+    invitation.last_error = error[:2000]
+
+
+def _send_batch(now, batch, connection) -> tuple[int, int]:
     with transaction.atomic():
         rows = _claim(Invitation.objects.due(now), batch)
         if not rows:
             return 0, 0
         versions = _active_versions(rows)
         surveyed: dict[int, datetime] = {}
-        with open_connection() as connection:
-            for invitation in rows:
-                found = versions.get(invitation.interaction.touchpoint.survey_id)
-                version, questions = found or (None, [])
-                reason = _skip_reason(invitation, version, now, surveyed)
-                if reason:
-                    invitation.status = Invitation.Status.SKIPPED
-                    invitation.skip_reason = reason
-                    continue
-                try:
-                    _send_one(invitation, version, questions, connection, now)
-                except Exception as exc:  # a broken template or address: record, don't retry
-                    log.exception("Invitation %s could not be sent", invitation.pk)
-                    invitation.status = Invitation.Status.FAILED
-                    invitation.attempts += 1
-                    invitation.last_error = str(exc)[:2000]
-                    continue
-                surveyed[invitation.customer_id] = now
-                sent += 1
+        emails, waiting = [], {}
+        for invitation in rows:
+            found = versions.get(invitation.interaction.touchpoint.survey_id)
+            version, questions = found or (None, [])
+            reason = _skip_reason(invitation, version, now, surveyed)
+            if reason:
+                invitation.status = Invitation.Status.SKIPPED
+                invitation.skip_reason = reason
+                continue
+            try:
+                emails.append(_invitation_email(invitation, version, questions))
+            except Exception as exc:  # a broken template or address: record, don't retry
+                log.exception("Invitation %s could not be sent", invitation.pk)
+                _fail(invitation, str(exc))
+                continue
+            waiting[emails[-1].key] = (invitation, version)
+            surveyed[invitation.customer_id] = now
+        # The outbox records every email under its unique key and sends it; a failed delivery
+        # stays queued there for the outbox sweep to retry, so the invitation counts as sent.
+        outcome = email_send_batch(emails, now=now, connection=connection)
+        for key, (invitation, version) in waiting.items():
+            if key in outcome.unrecorded:
+                _fail(invitation, outcome.unrecorded[key])
+                surveyed.pop(invitation.customer_id, None)
+            else:
+                _mark_sent(invitation, version, now)
         Invitation.objects.bulk_update(
             rows,
             ["status", "skip_reason", "sent_at", "survey_version", "expires_at",
@@ -343,27 +360,29 @@ def _send_batch(now, batch) -> tuple[int, int]:
         )  # fmt: skip
         if surveyed:
             Customer.objects.filter(pk__in=list(surveyed)).update(last_surveyed_at=now)
-    return len(rows), sent
+    return len(rows), len(waiting) - len(outcome.unrecorded)
 
 
-def _send_one(invitation, version, questions, connection, now) -> None:
+def _invitation_email(invitation, version, questions, *, reminder=False):
     org = invitation.org
-    invitation.survey_version = version
-    context = invitation_email_context(invitation, version, questions)
-    # Hands the email to the outbox under a unique key: a failed delivery stays queued there
-    # and the outbox sweep retries it, so the invitation counts as sent either way.
-    email_send_now(
-        key=f"invitation:{invitation.pk}",
-        kind="survey-invitation",
+    prefix, template = ("invitation-reminder", "survey-reminder") if reminder else (
+        "invitation", "survey-invitation"
+    )  # fmt: skip
+    return email_build(
+        key=f"{prefix}:{invitation.pk}",
+        kind=template,
         to=invitation.customer.email,
-        template="survey-invitation",
-        context=context,
+        template=template,
+        context=invitation_email_context(invitation, version, questions, reminder=reminder),
         org=org,
         reply_to=org.reply_to,
         headers=_email_headers(invitation),
-        connection=connection,
-        now=now,
     )
+
+
+def _mark_sent(invitation, version, now) -> None:
+    org = invitation.org
+    invitation.survey_version = version
     invitation.status = Invitation.Status.SENT
     invitation.sent_at = now
     invitation.attempts += 1
@@ -375,8 +394,7 @@ def _send_one(invitation, version, questions, connection, now) -> None:
     )
 
 
-def _remind_batch(now, batch) -> tuple[int, int]:
-    sent = 0
+def _remind_batch(now, batch, connection) -> tuple[int, int]:
     with transaction.atomic():
         rows = _claim(Invitation.objects.reminder_due(now).select_related("survey_version"), batch)
         if not rows:
@@ -386,38 +404,32 @@ def _remind_batch(now, batch) -> tuple[int, int]:
                 "invitation_id", flat=True
             )
         )
-        with open_connection() as connection:
-            for invitation in rows:
-                invitation.reminded_at = now
-                customer = invitation.customer
-                if (
-                    invitation.pk in answered
-                    or invitation.is_expired(now)
-                    or customer.opted_out_at
-                    or customer.bounced_at
-                    or invitation.survey_version is None
-                ):
-                    invitation.reminder_due_at = None
-                    continue
-                questions = list(invitation.survey_version.questions.all())
-                context = invitation_email_context(
-                    invitation, invitation.survey_version, questions, reminder=True
+        questions: dict[int, list[Question]] = {}
+        emails = []
+        for invitation in rows:
+            invitation.reminded_at = now
+            customer = invitation.customer
+            if (
+                invitation.pk in answered
+                or invitation.is_expired(now)
+                or customer.opted_out_at
+                or customer.bounced_at
+                or invitation.survey_version is None
+            ):
+                invitation.reminder_due_at = None
+                continue
+            version = invitation.survey_version
+            if version.pk not in questions:
+                questions[version.pk] = list(version.questions.all())
+            try:
+                emails.append(
+                    _invitation_email(invitation, version, questions[version.pk], reminder=True)
                 )
-                email_send_now(
-                    key=f"invitation-reminder:{invitation.pk}",
-                    kind="survey-reminder",
-                    to=customer.email,
-                    template="survey-reminder",
-                    context=context,
-                    org=invitation.org,
-                    reply_to=invitation.org.reply_to,
-                    headers=_email_headers(invitation),
-                    connection=connection,
-                    now=now,
-                )
-                sent += 1
+            except Exception:  # a broken template: the reminder is skipped, never retried
+                log.exception("Reminder for invitation %s could not be sent", invitation.pk)
+        outcome = email_send_batch(emails, now=now, connection=connection)
         Invitation.objects.bulk_update(rows, ["reminded_at", "reminder_due_at"])
-    return len(rows), sent
+    return len(rows), len(emails) - len(outcome.unrecorded)
 
 
 # --- Building surveys -------------------------------------------------------------------------

@@ -1,10 +1,16 @@
 import json
+import smtplib
+import threading
+import time
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.core.management import call_command
+from django.db import connection, connections, transaction
+from django.utils import timezone
 
-from accounts.mail import email_queue, email_send_queued
+from accounts.mail import email_build, email_queue, email_send_batch, email_send_queued
 from accounts.models import ApiToken, Membership, OutgoingEmail, User
 
 
@@ -71,3 +77,96 @@ def test_header_injection_never_reaches_the_headers(db, to):
     message = mail.outbox[0].message()
     assert "X-Injected" not in message
     assert "Bcc" not in message
+
+
+class RefusingBackend(LocmemBackend):
+    """Refuses any recipient whose address starts with "refuse", like a provider would."""
+
+    def send_messages(self, messages):
+        for message in messages:
+            if message.to[0].startswith("refuse"):
+                raise smtplib.SMTPRecipientsRefused({message.to[0]: (550, b"No such user")})
+        return super().send_messages(messages)
+
+
+class SlowBackend(LocmemBackend):
+    """Hands messages over slowly, so two batches really overlap."""
+
+    def send_messages(self, messages):
+        time.sleep(0.01 * len(messages))
+        return super().send_messages(messages)
+
+
+def built(n, to=None):
+    return email_build(
+        key=f"batch:{n}", kind="test", to=to or f"p{n}@example.com", template="test",
+        context={"n": n},
+    )  # fmt: skip
+
+
+def test_a_batch_records_every_key_and_sends_in_a_few_round_trips(
+    db, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(8):  # savepoints, insert, claim, one update: not per email
+        outcome = email_send_batch([built(n) for n in range(20)], now=timezone.now())
+    assert outcome.sent == [f"batch:{n}" for n in range(20)]
+    assert [m.subject for m in mail.outbox] == [f"Test message {n}" for n in range(20)]
+    assert OutgoingEmail.objects.filter(sent_at__isnull=False, attempts=1).count() == 20
+
+
+def test_a_batch_never_sends_a_key_sent_before(db):
+    email_send_batch([built(1)], now=timezone.now())
+    email_queue(key="batch:2", kind="test", to="q@example.com", template="test", context={"n": 2})
+    outcome = email_send_batch([built(1), built(2), built(3)], now=timezone.now())
+    assert outcome.sent == ["batch:2", "batch:3"]
+    assert outcome.elsewhere == ["batch:1"]
+    assert [m.subject for m in mail.outbox] == [f"Test message {n}" for n in (1, 2, 3)]
+    assert OutgoingEmail.objects.get(key="batch:2").to == "q@example.com"  # the queued row
+
+
+def test_a_failure_in_the_middle_of_a_batch_is_recorded_on_that_row_only(db, settings):
+    settings.EMAIL_BACKEND = "tests.test_foundation.RefusingBackend"
+    emails = [built(0), built(1, to="refuse@example.com"), built(2)]
+    outcome = email_send_batch(emails, now=timezone.now())
+    assert outcome.sent == ["batch:0", "batch:2"]
+    assert list(outcome.failed) == ["batch:1"]
+    refused = OutgoingEmail.objects.get(key="batch:1")
+    assert refused.sent_at is None and refused.failed_at is None and refused.attempts == 1
+    assert "No such user" in refused.last_error
+    for key in ("batch:0", "batch:2"):
+        row = OutgoingEmail.objects.get(key=key)
+        assert row.sent_at is not None and row.last_error == "" and row.attempts == 1
+    assert [m.to for m in mail.outbox] == [["p0@example.com"], ["p2@example.com"]]
+    assert OutgoingEmail.objects.queued().get() == refused  # the outbox sweep retries it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_racing_over_the_same_keys_send_each_email_once(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED row claiming is what is under test; CI runs it on PostgreSQL")
+    settings.EMAIL_BACKEND = "tests.test_foundation.SlowBackend"
+    start = threading.Barrier(2)
+    outcomes = []
+
+    def sweep(numbers):
+        start.wait()
+        try:
+            with transaction.atomic():
+                outcomes.append(email_send_batch([built(n) for n in numbers], now=timezone.now()))
+        finally:
+            connections.close_all()
+
+    # Overlapping batches, one in reverse order: the shared keys 15..29 go out once.
+    threads = [
+        threading.Thread(target=sweep, args=(range(0, 30),)),
+        threading.Thread(target=sweep, args=(range(44, 14, -1),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    subjects = [m.subject for m in mail.outbox]
+    assert len(subjects) == 45
+    assert len(set(subjects)) == 45
+    assert sum(len(o.sent) for o in outcomes) == 45
+    assert OutgoingEmail.objects.filter(sent_at__isnull=False).count() == 45

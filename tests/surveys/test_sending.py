@@ -88,13 +88,13 @@ def test_hostile_names_never_become_headers(touchpoint, hostile_inputs):
         assert "\nBcc:" not in raw and "\nX-Injected" not in raw
 
 
-def test_a_sweep_records_a_broken_send_and_moves_on(touchpoint, monkeypatch):
+def test_a_sweep_records_a_broken_email_and_moves_on(touchpoint, monkeypatch):
     first = due_invitation(touchpoint)
     second = due_invitation(touchpoint)
     calls = {"n": 0}
     from surveys import services
 
-    real = services.email_send_now
+    real = services.email_build
 
     def flaky(**kwargs):
         calls["n"] += 1
@@ -102,12 +102,42 @@ def test_a_sweep_records_a_broken_send_and_moves_on(touchpoint, monkeypatch):
             raise RuntimeError("template exploded")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "email_send_now", flaky)
-    invitations_send_due(now=timezone.now())
+    monkeypatch.setattr(services, "email_build", flaky)
+    assert invitations_send_due(now=timezone.now()) == 1
     statuses = {i.pk: i.status for i in Invitation.objects.all()}
     assert sorted(statuses.values()) == ["failed", "sent"]
     assert Invitation.objects.get(status="failed").last_error == "template exploded"
     assert {first.pk, second.pk} == set(statuses)
+    assert len(mail.outbox) == 1
+
+
+def test_a_refused_delivery_mid_batch_stays_on_its_outbox_row(touchpoint, settings):
+    from tests.factories import make_customer
+
+    settings.EMAIL_BACKEND = "tests.test_foundation.RefusingBackend"
+    refused = make_customer(touchpoint.org, email="refuse@example.com", name="Rae")
+    invitations = [
+        due_invitation(touchpoint),
+        due_invitation(touchpoint, customer=refused),
+        due_invitation(touchpoint),
+    ]
+    assert invitations_send_due(now=timezone.now()) == 3
+    # Every invitation counts as sent: the outbox owns the delivery and retries the refused one.
+    assert Invitation.objects.filter(status="sent").count() == 3
+    assert len(mail.outbox) == 2
+    row = OutgoingEmail.objects.get(key=f"invitation:{invitations[1].pk}")
+    assert row.sent_at is None and row.attempts == 1 and "No such user" in row.last_error
+    assert list(OutgoingEmail.objects.queued()) == [row]
+
+
+def test_a_sweep_costs_a_few_queries_per_batch_not_per_email(
+    touchpoint, django_assert_max_num_queries
+):
+    for _ in range(30):
+        due_invitation(touchpoint)
+    with django_assert_max_num_queries(20):
+        assert invitations_send_due(now=timezone.now()) == 30
+    assert len(mail.outbox) == 30
 
 
 on_postgres = pytest.mark.skipif(
