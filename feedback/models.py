@@ -107,12 +107,46 @@ class AnswerRollup(models.Model):
         return f"{self.question_text} = {self.value}: {self.count}"
 
 
+class ActionRollup(models.Model):
+    """One organisation's actions for one local day, per touchpoint and owner.
+
+    A window ending now counts an action once, on its *key day*: the later of its close and its
+    deadline (its deadline while it is open). That day carries the promise (``promised``,
+    ``kept``, ``moved``), the time to the first reply and the action's tags. The day it closed
+    carries ``closed`` and the time to the closed loop. Durations are kept whole, in
+    microseconds, so medians over any run of days are exact. Rewritten for the last
+    ``rollups.ACTION_DAYS`` days on every refresh, because an action changed today may move
+    its key day out of any earlier one.
+    """
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
+    day = models.DateField()
+    touchpoint = models.ForeignKey(
+        Touchpoint, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    owner = models.ForeignKey(Membership, models.SET_NULL, null=True, blank=True, related_name="+")
+    promised = models.PositiveIntegerField(default=0)
+    kept = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0, help_text="Promised, deadline moved.")
+    closed = models.PositiveIntegerField(default=0)
+    first_reply_us = models.JSONField(default=list)
+    closed_loop_us = models.JSONField(default=list)
+    tags = models.JSONField(default=dict, help_text="Tag name: actions carrying it.")
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "day"], name="action_rollup_org_day")]
+
+    def __str__(self):
+        return f"{self.org_id} {self.day}: {self.promised} promised"
+
+
 class RollupState(models.Model):
     """How far an organisation's roll-ups are complete: every local day up to and including
-    ``complete_through``."""
+    ``complete_through``; for actions, from ``actions_from`` on."""
 
     org = models.OneToOneField(Organisation, models.CASCADE, primary_key=True, related_name="+")
     complete_through = models.DateField()
+    actions_from = models.DateField(null=True, blank=True)
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

@@ -11,7 +11,7 @@ from actions.models import Action, ActionResponse
 from surveys.models import Response, Touchpoint
 
 from . import rollups, stats
-from .models import WallEntry
+from .models import ActionRollup, WallEntry
 
 WALL_WINDOW_DAYS = 90
 DASHBOARD_WINDOWS = (7, 30, 90)
@@ -51,9 +51,10 @@ class Figures:
         return stats.humanise_duration(self.median_closed_loop)
 
 
-def figures(org, window: stats.Window, touchpoint=None, days: dict | None = None) -> Figures:
-    """Traffic (roll-ups + live), promises kept, action counts and median times. Six or seven
-    queries, or two when the caller passes the traffic ``days`` (from ``traffic_by_day``)."""
+def figures(org, window: stats.Window, touchpoint=None, days: dict | None = None,
+            numbers: "ActionNumbers | None" = None) -> Figures:  # fmt: skip
+    """Traffic (roll-ups + live) and the action figures. Up to eight queries; none when the
+    caller passes the traffic ``days`` (from ``traffic_by_day``) and ``action_numbers``."""
     result = Figures(window=window)
     if days is None:
         days = rollups.traffic_by_day(org, window.start, window.end, touchpoint)
@@ -62,35 +63,163 @@ def figures(org, window: stats.Window, touchpoint=None, days: dict | None = None
             continue
         for name in rollups.TRAFFIC_FIELDS:
             setattr(result, name, getattr(result, name) + counts[name])
+    if numbers is None:
+        numbers = action_numbers(org, window, touchpoint, with_tags=False)
+    result.actions_closed = numbers.closed
+    result.open_actions = numbers.open
+    result.overdue_actions = numbers.overdue
+    result.deadlines_moved = numbers.moved
+    result.promises = numbers.promises
+    result.median_first_reply = numbers.median_first_reply
+    result.median_closed_loop = numbers.median_closed_loop
+    return result
+
+
+@dataclass
+class ActionNumbers:
+    """What the dashboard and the wall say about actions over a window."""
+
+    closed: int = 0
+    open: int = 0
+    overdue: int = 0
+    moved: int = 0
+    promises: stats.PromisesKept = field(default_factory=lambda: stats.PromisesKept(0, 0))
+    median_first_reply: timedelta | None = None
+    median_closed_loop: timedelta | None = None
+    people: list[dict] = field(default_factory=list)
+    tags: list[dict] = field(default_factory=list)
+
+
+_COUNTERS = ("promised", "kept", "moved", "closed")
+
+
+def _median(values: list[int]) -> timedelta | None:
+    """The median of microsecond counts, as ``statistics.median`` takes it of timedeltas."""
+    if not values:
+        return None
+    values.sort()
+    middle = len(values) // 2
+    if len(values) % 2:
+        return timedelta(microseconds=values[middle])
+    return timedelta(microseconds=(values[middle - 1] + values[middle]) / 2)
+
+
+def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
+                   with_tags: bool = True, tag_limit: int = 10) -> ActionNumbers:  # fmt: skip
+    """Every action figure over the window: closed, open, overdue, promises kept and moved
+    deadlines, median times, per person promises and loops closed, the most used tags.
+
+    Days from the window's first up to the last complete day come from ``ActionRollup`` (one
+    query) when the roll-ups cover them; the rest (normally today, and closed actions whose
+    deadline is still ahead) is counted live in three queries (two without tags). Either way
+    each action is counted once: see ``ActionRollup`` for its key day. ``state`` is
+    ``rollups.rollup_state(org)`` when the caller has it.
+    """
+    start, now = window.start, window.end
+    through, actions_from = state if state is not None else rollups.rollup_state(org)
+    if actions_from is None or actions_from > window.first_day:
+        through = None  # the roll-ups do not reach back far enough: count all of it live
+    live_start = rollups._live_start(org, start, through)
+    owners: dict = {}
+    totals = dict.fromkeys(_COUNTERS, 0)
+    first_reply: list[int] = []
+    closed_loop: list[int] = []
+    tag_uses: dict[str, int] = {}
+
+    def add(row):
+        key = row["owner"]
+        if key not in owners:
+            owners[key] = {"name": row["owner__user__name"], "email": row["owner__user__email"],
+                           **dict.fromkeys(_COUNTERS, 0)}  # fmt: skip
+        for name in _COUNTERS:
+            owners[key][name] += row[name]
+            totals[name] += row[name]
+
+    if through is not None and through >= window.first_day:
+        rolled = ActionRollup.objects.filter(org=org, day__gte=window.first_day, day__lte=through)
+        if touchpoint is not None:
+            rolled = rolled.filter(touchpoint=touchpoint)
+        for row in rolled.values(
+            "owner",
+            "owner__user__name",
+            "owner__user__email",
+            *_COUNTERS,
+            "first_reply_us",
+            "closed_loop_us",
+            "tags",
+        ):
+            add(row)
+            first_reply.extend(row["first_reply_us"])
+            closed_loop.extend(row["closed_loop_us"])
+            if with_tags:
+                for name, uses in row["tags"].items():
+                    tag_uses[name] = tag_uses.get(name, 0) + uses
+
     actions = Action.objects.for_org(org)
     if touchpoint is not None:
         actions = actions.filter(touchpoint=touchpoint)
-    start, end = window.start, window.end
-    counted = stats.promises_counted(start, end)
-    loops = stats.loop_durations(start, end)
-    medians = stats.median_aggregates(loops)
-    # Only the rows any figure needs: open actions (few) and those closed or due in the window.
-    rows = actions.filter(Q(status__in=Action.OPEN_STATUSES) | stats.in_period(start, end))
-    row = rows.aggregate(
-        **medians,
-        closed=Count("pk", filter=Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=start,
-                                    closed_at__lt=end)),
-        open=Count("pk", filter=Q(status__in=Action.OPEN_STATUSES)),
-        overdue=Count("pk", filter=Q(status__in=[Action.Status.OPEN, Action.Status.IN_PROGRESS],
-                                     due_at__lt=end)),
-        promised=Count("pk", filter=counted),
-        kept=Count("pk", filter=counted & stats.PROMISE_KEPT),
-        moved=Count("pk", filter=counted & ~Q(due_at=F("first_due_at"))),
+    # The live rest: closed or due since ``live_start``; closed in the window before it with
+    # the deadline still ahead; due in the window before it and closed "after now" (a clock
+    # a little behind another server's). The key day of each has not been rolled up.
+    rest = stats.in_period(live_start, now)
+    if live_start > start:
+        rest |= Q(status__in=stats.ALL_STATUSES, due_at__gte=now, closed_at__gte=start,
+                  closed_at__lt=live_start)  # fmt: skip
+        rest |= Q(closed_at__gte=now, due_at__gte=start, due_at__lt=live_start)
+    counted = stats.promises_counted(start, now) & rest
+    closed = Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=live_start, closed_at__lt=now)
+    open_count = overdue_count = 0
+    for row in (
+        actions.filter(Q(status__in=Action.OPEN_STATUSES) | rest)
+        .values("owner", "owner__user__name", "owner__user__email")
+        .annotate(
+            open=Count("pk", filter=Q(status__in=Action.OPEN_STATUSES)),
+            overdue=Count("pk", filter=Q(status__in=[Action.Status.OPEN,
+                                                     Action.Status.IN_PROGRESS], due_at__lt=now)),
+            promised=Count("pk", filter=counted),
+            kept=Count("pk", filter=counted & stats.PROMISE_KEPT),
+            moved=Count("pk", filter=counted & ~Q(due_at=F("first_due_at"))),
+            closed=Count("pk", filter=closed),
+        )
+        .order_by()
+    ):  # fmt: skip
+        add(row)
+        open_count += row["open"]
+        overdue_count += row["overdue"]
+    for status, created, replied, closed_at in actions.filter(rest).values_list(
+        "status", "created_at", "first_reply_at", "closed_at"
+    ):
+        if replied is not None:
+            first_reply.append(rollups._microseconds(replied - created))
+        if status in Action.CLOSED_STATUSES and closed_at and live_start <= closed_at < now:
+            closed_loop.append(rollups._microseconds(closed_at - created))
+
+    tags: list[dict] = []
+    if with_tags:
+        # Also open actions opened in the window, unless the roll-ups counted them already.
+        opened = Q(status__in=Action.OPEN_STATUSES, created_at__gte=start, created_at__lt=now)
+        opened &= ~Q(due_at__gte=start, due_at__lt=live_start)
+        tagged = Action.tags.through.objects.filter(action__in=actions.filter(rest | opened))
+        for row in tagged.values("tag__name").annotate(uses=Count("pk")).order_by():
+            tag_uses[row["tag__name"]] = tag_uses.get(row["tag__name"], 0) + row["uses"]
+        ranked = sorted(tag_uses.items(), key=lambda item: (-item[1], item[0]))
+        tags = [{"tag__name": name, "uses": uses} for name, uses in ranked[:tag_limit] if uses]
+
+    people = [
+        {"name": o["name"] or o["email"],
+         "promises": stats.PromisesKept(kept=o["kept"], total=o["promised"]),
+         "closed": o["closed"]}
+        for o in sorted(
+            (o for key, o in owners.items() if key is not None and (o["promised"] or o["closed"])),
+            key=lambda o: (o["name"], o["email"]),
+        )
+    ]  # fmt: skip
+    return ActionNumbers(
+        closed=totals["closed"], open=open_count, overdue=overdue_count, moved=totals["moved"],
+        promises=stats.PromisesKept(kept=totals["kept"], total=totals["promised"]),
+        median_first_reply=_median(first_reply), median_closed_loop=_median(closed_loop),
+        people=people, tags=tags,
     )  # fmt: skip
-    result.actions_closed = row["closed"]
-    result.open_actions = row["open"]
-    result.overdue_actions = row["overdue"]
-    result.deadlines_moved = row["moved"]
-    result.promises = stats.PromisesKept(kept=row["kept"], total=row["promised"])
-    medians = {name: row[name] for name in medians} or stats.median_durations(actions, **loops)
-    result.median_first_reply = medians["first_reply"]
-    result.median_closed_loop = medians["closed_loop"]
-    return result
 
 
 def weekly_trend(org, now: datetime, touchpoint=None, weeks: int = TREND_WEEKS,
@@ -171,69 +300,37 @@ def overdue_actions(org, now: datetime, touchpoint=None, limit: int = 8) -> list
 
 
 def top_tags(org, window: stats.Window, touchpoint=None, limit: int = 10) -> list[dict]:
-    """The tags members put most on actions opened, due or closed in the window. One query."""
-    actions = Action.objects.for_org(org).filter(
-        stats.in_period(window.start, window.end)
-        | Q(
-            created_at__gte=window.start, created_at__lt=window.end, status__in=Action.OPEN_STATUSES
-        )
-    )
-    if touchpoint is not None:
-        actions = actions.filter(touchpoint=touchpoint)
-    return list(
-        Action.tags.through.objects.filter(action__in=actions)
-        .values("tag__name")
-        .annotate(uses=Count("pk"))
-        .order_by("-uses", "tag__name")[:limit]
-    )
+    """The tags members put most on actions opened, due or closed in the window."""
+    return action_numbers(org, window, touchpoint, tag_limit=limit).tags
 
 
 def promises_by_person(org, window: stats.Window, touchpoint=None) -> list[dict]:
     """Per action owner, ordered by name: promises kept of promises due, and loops closed.
-    Deliberately nothing else: no customer scores per person (DESIGN.md). One query."""
-    counted = stats.promises_counted(window.start, window.end)
-    closed = Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=window.start,
-               closed_at__lt=window.end)  # fmt: skip
-    actions = Action.objects.for_org(org).filter(owner__isnull=False).filter(counted | closed)
-    if touchpoint is not None:
-        actions = actions.filter(touchpoint=touchpoint)
-    rows = (
-        actions.values("owner", "owner__user__name", "owner__user__email")
-        .annotate(
-            promised=Count("pk", filter=counted),
-            kept=Count("pk", filter=counted & stats.PROMISE_KEPT),
-            closed=Count("pk", filter=closed),
-        )
-        .order_by("owner__user__name", "owner__user__email")
-    )
-    return [
-        {
-            "name": row["owner__user__name"] or row["owner__user__email"],
-            "promises": stats.PromisesKept(kept=row["kept"], total=row["promised"]),
-            "closed": row["closed"],
-        }
-        for row in rows
-    ]
+    Deliberately nothing else: no customer scores per person (DESIGN.md)."""
+    return action_numbers(org, window, touchpoint, with_tags=False).people
 
 
 def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
     """Everything the owner's dashboard shows. Fifteen queries or so, whatever the size."""
     window = stats.window_for(org, days, now)
-    through = rollups.complete_through(org)
-    # One read of the daily traffic serves both the window's figures and the weekly chart.
+    state = rollups.rollup_state(org)
+    through = state[0]
+    # One read of the daily traffic serves both the window's figures and the weekly chart;
+    # one pass over the actions serves the figures, the people and the tags.
     span = stats.window_for(org, max(days, TREND_WEEKS * 7), now)
     traffic = rollups.traffic_by_day(org, span.start, now, touchpoint, through=through)
+    numbers = action_numbers(org, window, touchpoint, state)
     return {
         "window": window,
-        "figures": figures(org, window, touchpoint, days=traffic),
+        "figures": figures(org, window, touchpoint, days=traffic, numbers=numbers),
         "trend": weekly_trend(org, now, touchpoint, days=traffic),
         "verbatims": latest_verbatims(org, window, touchpoint),
         "overdue": overdue_actions(org, now, touchpoint),
         "questions": rollups.answer_distribution(
             org, window.start, window.end, touchpoint, through=through
         ),
-        "tags": top_tags(org, window, touchpoint),
-        "people": promises_by_person(org, window, touchpoint),
+        "tags": numbers.tags,
+        "people": numbers.people,
     }
 
 

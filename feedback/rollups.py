@@ -29,10 +29,13 @@ from django.db.models.functions import TruncDate
 from actions.models import Action, ActionResponse, Kind
 from surveys.models import Answer, Invitation, Question, Response
 
-from .models import AnswerRollup, DailyRollup, RollupState
-from .stats import local_midnight
+from .models import ActionRollup, AnswerRollup, DailyRollup, RollupState
+from .stats import ALL_STATUSES, local_midnight
 
 REDO_DAYS = 7
+#: Days of action roll-ups each refresh rewrites: more than the longest window (90 days), so
+#: a window stays covered for a few days even if the sweep stops.
+ACTION_DAYS = 95
 MAX_BACKFILL_DAYS = 400
 TRAFFIC_FIELDS = ("invitations", "invitations_sent", "responses", "problem_responses", "with_words")
 
@@ -165,12 +168,63 @@ def rollups_refresh(*, org, now: datetime) -> int:
         AnswerRollup.objects.bulk_create(
             [AnswerRollup(org=org, **row) for row in answer_rows(org, start, end)], batch_size=2000
         )
-        if state is None:
-            RollupState.objects.create(org=org, complete_through=yesterday, refreshed_at=now)
-        else:
-            RollupState.objects.filter(org=org).update(complete_through=yesterday,
-                                                       refreshed_at=now)  # fmt: skip
+        actions_from = yesterday - timedelta(days=ACTION_DAYS - 1)
+        ActionRollup.objects.filter(org=org).delete()
+        ActionRollup.objects.bulk_create(
+            [ActionRollup(org=org, **row) for row in action_rows(
+                org, local_midnight(actions_from, tz), end)],
+            batch_size=1000,
+        )  # fmt: skip
+        RollupState.objects.update_or_create(
+            org=org,
+            defaults={"complete_through": yesterday, "actions_from": actions_from,
+                      "refreshed_at": now},
+        )  # fmt: skip
     return (yesterday - first).days + 1
+
+
+def _microseconds(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+def action_rows(org, start: datetime, end: datetime) -> list[dict]:
+    """Per (local day, touchpoint, owner) over [start, end): see ``ActionRollup``. Two
+    queries; the counting is the Python twin of ``stats.promises_counted`` and
+    ``stats.PROMISE_KEPT`` for actions whose key day has passed (so whose deadline has)."""
+    tz = org.tz
+    rows: dict = defaultdict(lambda: {
+        "promised": 0, "kept": 0, "moved": 0, "closed": 0,
+        "first_reply_us": [], "closed_loop_us": [], "tags": {},
+    })  # fmt: skip
+    actions = Action.objects.for_org(org).filter(
+        Q(closed_at__gte=start, closed_at__lt=end)
+        | Q(status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end)
+    )
+    keyed = {}
+    for pk, status, tp, owner, created, due, first_due, first_reply, closed in actions.values_list(
+        "pk", "status", "touchpoint_id", "owner_id", "created_at", "due_at", "first_due_at",
+        "first_reply_at", "closed_at",
+    ):  # fmt: skip
+        key = max(closed, due) if closed is not None else due
+        if start <= key < end:
+            row = rows[(key.astimezone(tz).date(), tp, owner)]
+            if status != Action.Status.WAITING:
+                row["promised"] += 1
+                row["kept"] += status == Action.Status.DONE and closed <= due
+                row["moved"] += due != first_due
+            if first_reply is not None:
+                row["first_reply_us"].append(_microseconds(first_reply - created))
+            keyed[pk] = row["tags"]
+        if status in Action.CLOSED_STATUSES and closed is not None and start <= closed < end:
+            row = rows[(closed.astimezone(tz).date(), tp, owner)]
+            row["closed"] += 1
+            row["closed_loop_us"].append(_microseconds(closed - created))
+    tagged = Action.tags.through.objects.filter(action__in=actions)
+    for action_id, name in tagged.values_list("action_id", "tag__name"):
+        if action_id in keyed:
+            keyed[action_id][name] = keyed[action_id].get(name, 0) + 1
+    return [{"day": day, "touchpoint_id": tp, "owner_id": owner, **values}
+            for (day, tp, owner), values in rows.items()]  # fmt: skip
 
 
 def _first_day(org, tz) -> date | None:
@@ -262,3 +316,9 @@ def _value_order(item):
 def complete_through(org) -> date | None:
     """The last local day the organisation's roll-ups cover, or None."""
     return RollupState.objects.filter(org=org).values_list("complete_through", flat=True).first()
+
+
+def rollup_state(org) -> tuple[date | None, date | None]:
+    """(complete_through, actions_from), (None, None) before the first refresh. One query."""
+    found = RollupState.objects.filter(org=org).values_list("complete_through", "actions_from")
+    return found.first() or (None, None)

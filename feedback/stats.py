@@ -100,13 +100,6 @@ class Median(Aggregate):
     output_field = DurationField()
 
 
-def median_aggregates(durations: dict) -> dict[str, Median]:
-    """Median aggregates to add to a caller's own ``aggregate()`` (PostgreSQL), else {}."""
-    if connection.vendor != "postgresql":
-        return {}
-    return {name: Median(expr, filter=cond) for name, (expr, cond) in durations.items()}
-
-
 def median_durations(qs: QuerySet, **durations) -> dict[str, timedelta | None]:
     """Median of each named duration expression over ``qs``, in one query.
 
