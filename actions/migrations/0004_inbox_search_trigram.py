@@ -1,4 +1,7 @@
-"""Trigram indexes for the inbox's search in the customers' words (ILIKE '%…%').
+"""Trigram indexes for the inbox's search in the customers' words.
+
+Django's ``icontains`` on PostgreSQL is ``UPPER(col::text) LIKE UPPER('%…%')``, so the indexes
+are on that same expression; an index on the bare column would never be used.
 
 PostgreSQL only: SQLite has no pg_trgm, and scans its small development tables quickly anyway.
 """
@@ -17,7 +20,7 @@ def create(apps, schema_editor):
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for name, column in INDEXES.items():
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON actions_action USING gin ({column} gin_trgm_ops)"
+            f"CREATE INDEX IF NOT EXISTS {name} ON actions_action USING gin ((UPPER({column}::text)) gin_trgm_ops)"
         )
 
 
