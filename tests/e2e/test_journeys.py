@@ -1,0 +1,440 @@
+"""The whole loop in a real browser, as each of its four people goes through it.
+
+One story in four chapters: the owner sets up a repair shop, a customer answers the survey a
+real Celery worker emailed them, a member of staff closes the loop, and a visitor reads the
+public wall. Each test runs the chapters before its own (in the browser, without screenshots
+or accessibility checks) so that it passes on its own; the database is flushed between tests
+because the live server and the worker thread must see committed rows.
+"""
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.db import OperationalError, connection
+
+from tests.e2e.conftest import fits_width
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 360, "height": 740}
+TZ = "Europe/London"
+OWNER = {
+    "name": "Rosa Brennan",
+    "email": "rosa@brennan-cycles.example",
+    "password": "a-Long-walk-2026",
+}
+STAFF = {
+    "name": "Tomasz Nowak",
+    "email": "tomasz@brennan-cycles.example",
+    "password": "Spoke-wrench-77",
+}
+BUSINESS = "Brennan Cycles"
+CUSTOMER = {"first": "Maya", "surname": "Featherstonehaugh", "email": "maya.f@example.net"}
+COMMENT = "The bike wasn't ready on Friday as promised and nobody rang me. I took a taxi to work."
+WHAT_WE_DID = (
+    "We now text every customer the moment a repair slips, and Tomasz called Maya to apologise."
+)
+EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def wait_for(check, what: str, timeout: float = 20.0):
+    """Poll ``check`` until it returns something truthy; fail saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if result := check():
+                return result
+        except OperationalError as exc:
+            # SQLite's shared in-memory test database locks whole tables while the worker
+            # thread writes ("database table is locked"); PostgreSQL never gets here.
+            if connection.vendor != "sqlite":
+                raise
+            if "locked" not in str(exc):
+                raise
+        time.sleep(0.1)
+    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}")
+
+
+def email_to(address: str, subject_has: str = ""):
+    """The newest email in the locmem outbox to ``address`` (the worker thread shares it)."""
+    for message in reversed(mail.outbox):
+        if address in message.to and subject_has.lower() in message.subject.lower():
+            return message
+    return None
+
+
+def emails_to(address: str) -> list:
+    return [message for message in mail.outbox if address in message.to]
+
+
+def link_in(message, path_prefix: str, contains: str = "") -> str:
+    """The path (and query) of the first link in the email's text that starts with the
+    prefix; SITE_URL is the live server's address, so it opens in the browser as-is."""
+    for url in re.findall(r"https?://\S+", message.body):
+        parts = urlsplit(url)
+        if parts.path.startswith(path_prefix) and contains in url:
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    pytest.fail(f"No {path_prefix} link in the email {message.subject!r}:\n{message.body}")
+
+
+@dataclass
+class Story:
+    """What the chapters hand on to each other, and the fixtures they work with."""
+
+    new_page: object
+    shoot: object
+    axe: object
+    api: object
+    token: str = ""
+    status_path: str = ""
+    action_path: str = ""
+    chapter: int = 0  # the test's own chapter: it alone takes screenshots and runs axe
+
+    def shot(self, chapter: int, page, name: str, gallery: bool = False):
+        if chapter == self.chapter:
+            self.shoot(page, name, gallery=gallery)
+
+    def check_a11y(self, chapter: int, page, label: str):
+        if chapter == self.chapter:
+            self.axe(page, label)
+
+    def run(self, upto: int):
+        self.chapter = upto
+        chapters = [owner_sets_up, customer_answers, staff_closes_the_loop, public_reads_wall]
+        for number, chapter in enumerate(chapters[:upto], start=1):
+            started = time.monotonic()
+            chapter(self, number)
+            print(f"chapter {number} ({chapter.__name__}): {time.monotonic() - started:.1f} s")
+
+
+def log_in(page, who: dict):
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(who["email"])
+    page.get_by_label("Password").fill(who["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    assert "/accounts/login/" not in page.url, f"{who['email']} could not log in"
+
+
+def quiet_hours_far_from_now() -> tuple[str, str]:
+    """A one-minute quiet window twelve hours away, so "now" is never in it, whenever CI runs."""
+    far = datetime.now(ZoneInfo(TZ)) + timedelta(hours=12)
+    return far.strftime("%H:%M"), (far + timedelta(minutes=1)).strftime("%H:%M")
+
+
+# --- Chapter 1: the owner -----------------------------------------------------------------------
+
+
+def owner_sets_up(story: Story, n: int):
+    from accounts.tasks import send_queued_emails
+
+    page = story.new_page()
+    page.goto("/accounts/signup/")
+    page.get_by_label("Your name").fill(OWNER["name"])
+    page.get_by_label("Business name").fill(BUSINESS)
+    page.get_by_label("Time zone").select_option(TZ)
+    page.get_by_label("Email").fill(OWNER["email"])
+    page.get_by_label("Password", exact=True).fill(OWNER["password"])
+    page.get_by_label("Password (again)").fill(OWNER["password"])
+    story.shot(n, page, "signup")
+    page.get_by_role("button", name="Create my business").click()
+    page.wait_for_url("**/settings/")
+
+    # Working hours, quiet hours that don't hold the survey back, and the public wall.
+    page.get_by_label("Sat").check()
+    page.get_by_label("Work starts").fill("08:30")
+    page.get_by_label("Work ends").fill("17:30")
+    quiet_starts, quiet_ends = quiet_hours_far_from_now()
+    page.get_by_label("Quiet hours start").fill(quiet_starts)
+    page.get_by_label("Quiet hours end").fill(quiet_ends)
+    page.get_by_label("Publish a public “you said, we did” wall").check()
+    page.get_by_role("button", name="Save settings").click()
+    page.wait_for_load_state()
+    assert page.get_by_label("Work starts").input_value() == "08:30"
+    assert page.get_by_label("Sat").is_checked()
+    story.shot(n, page, "settings")
+
+    # A survey built from the repair shop's templates.
+    page.goto("/surveys/new/")
+    page.get_by_label("Name").fill("After your repair")
+    page.get_by_label("Start from questions for").select_option(label="Repair or service")
+    page.get_by_role("button", name="Create survey").click()
+    page.wait_for_url(re.compile(r"/surveys/[0-9a-f-]{36}/$"))
+    questions = page.locator(".question-list > li")
+    assert questions.count() >= 3, "the template gave the survey no questions"
+    assert "Was it ready when we said it would be?" in questions.first.inner_text()
+    story.shot(n, page, "survey-builder")
+
+    # A touchpoint that sends that survey at once.
+    page.goto("/surveys/touchpoints/new/")
+    page.get_by_label("Name").fill("Repair collected")
+    page.get_by_label("Slug (used by the API)").fill("repair-collected")
+    page.get_by_role("combobox", name="Survey").select_option(label="After your repair")
+    page.get_by_label("Send after (minutes)").fill("0")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/surveys/")
+    assert page.get_by_role("link", name="Repair collected").is_visible()
+    story.shot(n, page, "surveys")
+
+    # An API token, shown once.
+    page.goto("/settings/tokens/")
+    page.get_by_label("Token name").fill("Till integration")
+    page.get_by_role("button", name="Create token").click()
+    page.wait_for_load_state()
+    story.token = page.locator("#token-secret").inner_text().strip()
+    assert len(story.token) >= 20, f"no token shown: {story.token!r}"
+    story.shot(n, page, "token")
+    page.goto("/settings/tokens/")
+    assert page.locator("#token-secret").count() == 0, "the token is shown more than once"
+
+    # A member of staff, invited by email; the worker sends the queued invitation.
+    page.goto("/settings/members/")
+    page.get_by_label("Email address").fill(STAFF["email"])
+    page.get_by_label("Name (optional)").fill(STAFF["name"])
+    page.get_by_role("button", name="Send invitation").click()
+    page.wait_for_load_state()
+    assert page.get_by_text(STAFF["email"]).first.is_visible()
+    story.shot(n, page, "members")
+    send_queued_emails.delay()
+    invite = wait_for(lambda: email_to(STAFF["email"]), "the worker to send the staff invitation")
+    assert BUSINESS in invite.body
+
+    staff = story.new_page()
+    staff.goto(link_in(invite, "/join/"))
+    assert staff.get_by_label("Your name").input_value() == STAFF["name"]
+    staff.get_by_label("Password", exact=True).fill(STAFF["password"])
+    staff.get_by_label("Password (again)").fill(STAFF["password"])
+    story.shot(n, staff, "join")
+    staff.get_by_role("button", name=f"Join {BUSINESS}").click()
+    staff.wait_for_load_state()
+    assert "/join/" not in staff.url, staff.locator("main").inner_text()
+    assert staff.get_by_text(f"Welcome to {BUSINESS}").is_visible()
+    staff.context.close()
+
+
+# --- Chapter 2: the customer --------------------------------------------------------------------
+
+
+def customer_answers(story: Story, n: int):
+    from actions.models import Action
+    from actions.tasks import route_responses
+    from surveys.tasks import send_due_invitations
+
+    reply = story.api.post(
+        "/api/v1/interactions",
+        headers={"Authorization": f"Bearer {story.token}"},
+        data={
+            "customer": {
+                "email": CUSTOMER["email"],
+                "name": f"{CUSTOMER['first']} {CUSTOMER['surname']}",
+            },
+            "touchpoint": "repair-collected",
+            "staff": STAFF["email"],
+            "reference": "till-4711",
+        },
+    )
+    assert reply.status == 201, reply.text()
+    recorded = json.loads(reply.text())["interaction"]
+    assert recorded["touchpoint"] == "repair-collected"
+    # Due at once: no delay, and the quiet hours are twelve hours away.
+    due = datetime.fromisoformat(recorded["invitation"]["due_at"])
+    assert due <= datetime.now(UTC) + timedelta(seconds=5), recorded
+
+    # What beat would do every minute: the real worker sends the due invitation.
+    send_due_invitations.delay()
+    invitation = wait_for(lambda: email_to(CUSTOMER["email"]), "the worker to send the survey")
+    assert invitation.body.startswith(f"Hello {CUSTOMER['first']},")
+    assert "Was it ready when we said it would be?" in invitation.body
+
+    page = story.new_page(**PHONE)
+    if story.chapter == n:
+        # The email as the customer's phone shows it, for the gallery.
+        html = next(body for body, kind in invitation.alternatives if kind == "text/html")
+        page.set_content(html)
+        story.shot(n, page, "survey-email", gallery=True)
+
+    # One click on "No" in the email opens the survey with that answer saved.
+    page.goto(link_in(invitation, "/s/", contains="&a=no"))
+    status = page.locator("[data-autosave-status]")
+    assert "Saved" in wait_for(lambda: status.inner_text(), "the one-click answer to be saved")
+    story.check_a11y(n, page, "the survey page")
+    assert fits_width(page), "the survey page scrolls sideways on a 360 px phone"
+    story.shot(n, page, "survey-page", gallery=True)
+
+    questions = page.locator("fieldset.question")
+    first = questions.first
+    assert first.get_by_label("No").is_checked(), "the one-click answer isn't shown as chosen"
+    for index in range(1, questions.count()):
+        question = questions.nth(index)
+        options = question.locator("input[type=radio]")
+        if options.count():
+            # "Yes" to the yes/no questions, 4 out of 5 for a rating.
+            wanted = "Yes" if question.get_by_label("Yes").count() else "4"
+            question.get_by_label(wanted, exact=True).check()
+    page.get_by_label("Anything we could do better?").fill(COMMENT)
+    page.get_by_label("You may quote my words publicly").check()
+    story.shot(n, page, "survey-filled")
+    page.get_by_role("button", name="Send my answers").click()
+    page.wait_for_url("**/thanks/")
+    assert page.get_by_role("heading", name=f"Thank you, {CUSTOMER['first']}.").is_visible()
+    assert fits_width(page)
+    story.shot(n, page, "thanks", gallery=True)
+
+    # What beat would do every five seconds: the worker routes the response to an action.
+    route_responses.delay()
+    wait_for(
+        lambda: Action.objects.filter(owner__user__email=STAFF["email"]).exists(),
+        "the worker to route the response to the staff member who served the customer",
+    )
+
+    page.get_by_role("link", name="Follow what happens to my feedback").click()
+    page.wait_for_url(re.compile(r"/f/[^/]+/$"))
+    story.status_path = urlsplit(page.url).path
+    story.shot(n, page, "status-open")
+    assert page.get_by_text(COMMENT).is_visible()
+    assert page.get_by_text(f"With {STAFF['name'].split()[0]}").is_visible(), (
+        "the status page should say who has the customer's feedback"
+    )
+    assert fits_width(page)
+
+
+# --- Chapter 3: the staff member ---------------------------------------------------------------
+
+
+def staff_closes_the_loop(story: Story, n: int):
+    from accounts.tasks import send_queued_emails
+
+    page = story.new_page()
+    log_in(page, STAFF)
+    page.goto("/inbox/")
+    row = page.locator(".inbox-row").filter(has_text="The bike wasn't ready on Friday")
+    assert row.count() == 1, page.locator("main").inner_text()
+    assert f"{CUSTOMER['first']} {CUSTOMER['surname'][0]}" in row.inner_text()
+    story.check_a11y(n, page, "the inbox")
+    story.shot(n, page, "inbox", gallery=True)
+
+    row.locator("a.inbox-words").click()
+    page.wait_for_url(re.compile(r"/actions/[0-9a-f-]{36}/$"))
+    story.action_path = urlsplit(page.url).path
+    assert page.locator("blockquote.verbatim").first.inner_text() == COMMENT
+    page.get_by_label("Note").fill("Rang Maya; the part arrived late from the supplier.")
+    page.get_by_role("button", name="Add note").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("the part arrived late from the supplier").is_visible()
+    story.check_a11y(n, page, "the action page")
+    story.shot(n, page, "action", gallery=True)
+
+    page.locator("summary", has_text="Close").click()
+    page.get_by_label("Done").check()
+    page.get_by_label("What we did (or why not)").fill(WHAT_WE_DID)
+    page.get_by_role("button", name="Close", exact=True).click()
+    # Closing leads straight on to telling the customer.
+    page.wait_for_url("**/tell/")
+    assert page.get_by_text("Closed. Now tell the customer what you did.").is_visible()
+    assert WHAT_WE_DID in page.get_by_label("Message").input_value()
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_load_state()
+    preview = page.get_by_label("Preview")
+    assert f"Hi {CUSTOMER['first']}," in preview.inner_text()
+    assert "Did this sort it out?" in preview.inner_text()
+    story.shot(n, page, "tell-preview")
+    page.get_by_role("button", name="Send to 1 customer").click()
+    page.wait_for_load_state()
+
+    before = len(emails_to(CUSTOMER["email"]))
+    send_queued_emails.delay()
+    wait_for(
+        lambda: len(emails_to(CUSTOMER["email"])) > before,
+        "the worker to send the loop-closing email",
+    )
+    message = emails_to(CUSTOMER["email"])[-1]
+    assert f"Hi {CUSTOMER['first']}," in message.body
+    assert "We now text every customer" in message.body
+    assert "@" not in message.subject
+
+    customer = story.new_page(**PHONE)
+    customer.goto(story.status_path)
+    assert customer.get_by_text("Done", exact=False).first.is_visible()
+    assert customer.get_by_role("heading", name="What we did").is_visible()
+    assert customer.get_by_text("We now text every customer").is_visible()
+    assert fits_width(customer)
+    story.shot(n, customer, "status-done", gallery=True)
+
+
+# --- Chapter 4: the public ----------------------------------------------------------------------
+
+
+def public_reads_wall(story: Story, n: int):
+    owner = story.new_page()
+    log_in(owner, OWNER)
+    owner.goto("/dashboard/wall/")
+    candidate = owner.locator("article.candidate").filter(has_text="The bike wasn't ready")
+    assert candidate.count() == 1, owner.locator("main").inner_text()
+    candidate.get_by_role("link", name="Publish…").click()
+    owner.wait_for_load_state()
+    story.shot(n, owner, "publish")
+    owner.get_by_role("button", name="Publish").click()
+    owner.wait_for_url("**/dashboard/wall/")
+    live = owner.locator("section", has=owner.get_by_role("heading", name="On the wall now"))
+    assert "The bike wasn't ready" in live.inner_text()
+    story.shot(n, owner, "wall-manage")
+    owner.goto("/dashboard/")
+    story.shot(n, owner, "dashboard", gallery=True)
+    slug = owner.evaluate("document.querySelector('a[href^=\"/wall/\"]')?.pathname || ''")
+
+    visitor = story.new_page(**PHONE)
+    visitor.goto(slug or "/wall/brennan-cycles/")
+    assert visitor.get_by_role("heading", name="You said, we did").is_visible()
+    entry = visitor.locator(".wall-entries")
+    assert "The bike wasn't ready on Friday" in entry.inner_text()
+    assert "We now text every customer" in entry.inner_text()
+    assert f"{CUSTOMER['first']} {CUSTOMER['surname'][0]}." in entry.inner_text()
+    promise = visitor.locator(".wall-figures .promise")
+    assert "Promises kept on time" in promise.inner_text()
+    assert "100%" in promise.inner_text(), promise.inner_text()
+    html = visitor.content()
+    assert not EMAIL_ADDRESS.search(html), EMAIL_ADDRESS.search(html).group(0)
+    assert CUSTOMER["surname"] not in html
+    assert fits_width(visitor), "the wall scrolls sideways on a 360 px phone"
+    story.check_a11y(n, visitor, "the wall")
+    story.shot(n, visitor, "wall-phone")
+
+    if story.chapter == n:
+        wide = story.new_page()
+        wide.goto(visitor.url)
+        story.shot(n, wide, "wall", gallery=True)
+
+
+# --- The four journeys --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def story(new_page, shoot, axe, browser, live_server, celery_worker_thread, settings):
+    # Links in emails point at the live server, so the browser opens them as a customer would.
+    settings.SITE_URL = live_server.url
+    api = browser.new_context(base_url=live_server.url)
+    yield Story(new_page=new_page, shoot=shoot, axe=axe, api=api.request)
+    api.close()
+
+
+def test_it_lets_an_owner_sign_up_set_up_and_invite_staff(story):
+    story.run(upto=1)
+
+
+def test_it_lets_a_customer_answer_on_a_phone_from_the_email_the_worker_sent(story):
+    story.run(upto=2)
+
+
+def test_it_lets_staff_close_the_loop_and_the_customer_hears_back(story):
+    story.run(upto=3)
+
+
+def test_it_shows_the_published_entry_on_the_public_wall_without_personal_data(story):
+    story.run(upto=4)
