@@ -57,6 +57,17 @@ class WallEntry(models.Model):
         return f"{self.attribution}: {self.quote[:40]}"
 
 
+class WallState(models.Model):
+    """The version of an organisation's public wall: a new one on every publish and unpublish,
+    written in the same transaction, so a cached page is known stale by one indexed read."""
+
+    org = models.OneToOneField(Organisation, models.CASCADE, primary_key=True, related_name="+")
+    version = models.CharField(max_length=32)
+
+    def __str__(self):
+        return f"{self.org_id} wall {self.version}"
+
+
 class DailyRollup(models.Model):
     """One organisation's survey traffic for one local day and touchpoint.
 

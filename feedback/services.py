@@ -66,13 +66,6 @@ def action_responses(action: Action) -> list[Response]:
     )
 
 
-def _wall_changed(slug: str) -> None:
-    # Now, and again after commit: a page rebuilt from the old rows between the two would
-    # otherwise stay cached under the new version.
-    wallcache.wall_changed(slug)
-    transaction.on_commit(lambda: wallcache.wall_changed(slug))
-
-
 @transaction.atomic
 def wall_entry_publish(
     *,
@@ -142,7 +135,7 @@ def wall_entry_publish(
               "what_we_did": what_we_did},
         created_at=now,
     )  # fmt: skip
-    _wall_changed(action.org.slug)
+    wallcache.wall_changed(action.org)
     return entry
 
 
@@ -162,5 +155,5 @@ def wall_entry_unpublish(*, entry: WallEntry, member: Membership, now: datetime)
                   "quote": entry.quote},
             created_at=now,
         )  # fmt: skip
-        _wall_changed(entry.org.slug)
+        wallcache.wall_changed(entry.org)
     return entry

@@ -1,21 +1,28 @@
 """The public wall's cache: rendered pages per organisation, checked on every request.
 
-Each cached page carries the organisation's wall version and the ids of the responses it
-shows. A request costs one cache round trip and one small query, which finds the organisation
-(so switching the wall off answers 404 at once, and a new name or colour shows at once) and
-asks whether any response on this page has lost its consent or its entry since the page was
-rendered. That check reads at most a page of primary keys, so it costs the same for ten
-entries or ten thousand, and it needs nothing from the lower floors but the fact they already
-record: ``Response.consent_withdrawn_at``, written by the actions app's ``/f/<token>/`` page,
-which cannot import feedback to clear this cache itself. When the check finds such a response
-the organisation's version changes, so every page of its wall is rendered afresh.
+Each rendered page is kept twice: in this process's memory (a warm request touches neither
+Redis nor pickle) and in the shared cache (so another worker does not render it again). Each
+copy carries the wall's version (``WallState``, changed in the same transaction as every publish
+and unpublish), the organisation's fingerprint and the ids of the responses it shows.
 
-Publishing and unpublishing change the version too (``wall_changed``). The figures on the
-wall (counts of every response and action) may be up to ``TIMEOUT`` seconds old.
+A request costs one small query, whatever the size of the wall. It finds the organisation (so
+switching the wall off answers 404 at once, and a new name or colour shows at once), reads the
+wall's version, and asks whether any response on *this* page has lost its consent or its entry
+since the page was rendered. That needs nothing from the lower floors but the fact they already
+record: ``Response.consent_withdrawn_at``, written by the actions app's ``/f/<token>/`` page,
+which cannot import feedback to clear this cache itself. Every page, feed and embed checks its
+own quotes, so a withdrawn quote leaves all of them on their next request; the page that showed
+it is rendered afresh, while pages that did not show it may keep a stale count or touchpoint
+list until they expire.
+
+The figures on the wall (counts of every response and action) may be up to ``TIMEOUT`` seconds
+old.
 """
 
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -25,90 +32,143 @@ from django.http import Http404
 from accounts.models import Organisation
 from surveys.models import Response
 
+from .models import WallEntry, WallState
+
 TIMEOUT = 300
 NONCE_PLACEHOLDER = "heard-csp-nonce-placeholder"
+#: Pages kept in each process's memory; the oldest go first.
+LOCAL_PAGES = 256
 
 
-def _version_key(slug: str) -> str:
-    return f"wall:{slug}:version"
+@dataclass(frozen=True)
+class _Page:
+    version: str
+    fingerprint: tuple
+    response_ids: list[int]
+    payload: Any
+    rendered_at: float  # time.time()
+
+
+_local: dict[tuple[str, str], _Page] = {}
+
+
+def forget_local() -> None:
+    """Drop this process's copies (tests; the shared cache has its own ``clear``)."""
+    _local.clear()
+
+
+def wall_changed(org) -> None:
+    """Every cached page of this wall is stale once the caller's transaction commits."""
+    WallState.objects.update_or_create(org=org, defaults={"version": uuid.uuid4().hex})
 
 
 def _page_key(slug: str, variant: str) -> str:
-    return f"wall:{slug}:{variant}"
-
-
-def wall_changed(slug: str) -> None:
-    """Every cached page of this wall is stale from now on."""
-    cache.set(_version_key(slug), uuid.uuid4().hex, None)
+    return f"wall-page:{slug}:{variant}"
 
 
 def _fingerprint(org) -> tuple:
-    return (org.pk, org.name, org.brand_colour, str(org.logo or ""))
+    return (org.pk, org.code.hex, org.name, org.brand_colour, str(org.logo or ""))
+
+
+_SQL: dict[int | None, str] = {}
+
+
+def _sql(count: int) -> str:
+    """The check for ``count`` response ids. Plain SQL, built once per page size, because this
+    runs on every request to every wall and building the same ORM query each time cost more
+    than running it. Two scalar subqueries plan in half the time of one join: planning is most
+    of this query's cost. PostgreSQL takes the ids as one array, whatever their number."""
+    array = connection.vendor == "postgresql"
+    cache_key = None if array and count else count
+    if cache_key not in _SQL:
+        match = "= ANY(%s)" if array else f"IN ({', '.join(['%s'] * count)})"
+        quotable, live = "0", "0"
+        if count:
+            quotable = (
+                f"(SELECT count(*) FROM {Response._meta.db_table} r WHERE r.id {match}"
+                " AND r.consent_to_quote AND r.consent_withdrawn_at IS NULL)"
+            )
+            live = (
+                f"(SELECT count(*) FROM {WallEntry._meta.db_table} w"
+                f" WHERE w.response_id {match} AND w.unpublished_at IS NULL)"
+            )
+        _SQL[cache_key] = (
+            f"SELECT o.id, o.code, o.name, o.brand_colour, o.logo,"
+            f" (SELECT s.version FROM {WallState._meta.db_table} s WHERE s.org_id = o.id),"
+            f" {quotable}, {live} FROM {Organisation._meta.db_table} o"
+            " WHERE o.slug = %s AND o.wall_enabled"
+        )
+    return _SQL[cache_key]
 
 
 def _check(slug: str, response_ids: list[int]) -> tuple | None:
-    """(fingerprint, stale) for the organisation with this slug and its wall on, or None.
-
-    Plain SQL, because this runs on every request to every wall and building the same ORM
-    query each time cost more than running it. ``stale`` is true when any of the responses
-    has lost its consent or its live entry since the page was rendered.
-    """
-    org_table = Organisation._meta.db_table
-    response_table = Response._meta.db_table
-    entry_table = Response._meta.get_field("wall_entry").related_model._meta.db_table
-    stale = "FALSE"
-    params: list = []
-    if response_ids:
-        marks = ", ".join(["%s"] * len(response_ids))
-        stale = (
-            f"EXISTS (SELECT 1 FROM {response_table} r LEFT JOIN {entry_table} w"
-            f" ON w.response_id = r.id WHERE r.id IN ({marks}) AND (NOT r.consent_to_quote"
-            " OR r.consent_withdrawn_at IS NOT NULL OR w.id IS NULL"
-            " OR w.unpublished_at IS NOT NULL))"
-        )
-        params.extend(response_ids)
-    sql = (
-        f"SELECT o.id, o.name, o.brand_colour, o.logo, {stale} FROM {org_table} o"
-        " WHERE o.slug = %s AND o.wall_enabled"
-    )
+    """(fingerprint, version, stale) for the organisation with this slug and its wall on, or
+    None. ``stale`` is true when any of the responses has lost its consent or its live entry
+    since the page was rendered."""
+    if not response_ids:
+        params = [slug]
+    elif connection.vendor == "postgresql":
+        params = [list(response_ids), list(response_ids), slug]
+    else:
+        params = [*response_ids, *response_ids, slug]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, slug])
+        cursor.execute(_sql(len(response_ids)), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    return (row[0], row[1], row[2], row[3] or ""), bool(row[4])
+    # The code comes back as text (with or without dashes, by database) or as a UUID.
+    code = uuid.UUID(str(row[1])).hex
+    count = len(response_ids)
+    stale = row[6] != count or row[7] != count
+    return (row[0], code, row[2], row[3], row[4] or ""), row[5] or "", stale
+
+
+def _fresh(page: Any, fingerprint, version, now: float) -> bool:
+    return (
+        isinstance(page, _Page)  # not None, nor what an older release left in the cache
+        and page.version == version
+        and page.fingerprint == fingerprint
+        and now - page.rendered_at < TIMEOUT
+    )
+
+
+def _remember(key: tuple[str, str], page: _Page) -> None:
+    _local.pop(key, None)
+    while len(_local) >= LOCAL_PAGES:
+        del _local[next(iter(_local))]
+    _local[key] = page
 
 
 def cached_wall(
     slug: str, variant: str, build: Callable[[Organisation], tuple[Any, list[int]]]
 ) -> Any:
-    """The payload for one page of an organisation's wall, from the cache when still true,
-    else from ``build(org)``, which returns (payload, ids of the responses shown).
+    """The payload for one page of an organisation's wall, from a cache when still true, else
+    from ``build(org)``, which returns (payload, ids of the responses shown).
 
     Raises Http404 when the organisation has no public wall (and whatever ``build`` raises:
     nothing is cached then).
     """
-    version_key, page_key = _version_key(slug), _page_key(slug, variant)
-    found = cache.get_many([version_key, page_key])
-    version, hit = found.get(version_key), found.get(page_key)
-    usable = hit is not None and version is not None and hit["version"] == version
-    found = _check(slug, hit["response_ids"] if usable else [])
+    key, now = (slug, variant), time.time()
+    local = _local.get(key)
+    found = _check(slug, local.response_ids if local is not None else [])
     if found is None:
         raise Http404("This business has no public wall.")
-    fingerprint, stale = found
-    if usable and not stale and hit["fingerprint"] == fingerprint:
-        return hit["payload"]
-    if version is None or stale:
-        version = uuid.uuid4().hex
-        cache.set(version_key, version, None)
+    fingerprint, version, stale = found
+    if not stale and _fresh(local, fingerprint, version, now):
+        return local.payload
+    if local is None:
+        # Another worker may have rendered it: its quotes are checked like any other page's.
+        shared = cache.get(_page_key(slug, variant))
+        if _fresh(shared, fingerprint, version, now):
+            again = _check(slug, shared.response_ids)
+            if again is not None and again[:2] == (fingerprint, version) and not again[2]:
+                _remember(key, shared)
+                return shared.payload
     org = Organisation.objects.filter(slug=slug, wall_enabled=True).first()
     if org is None:
         raise Http404("This business has no public wall.")
     payload, response_ids = build(org)
-    cache.set(
-        page_key,
-        {"version": version, "fingerprint": _fingerprint(org), "response_ids": response_ids,
-         "payload": payload},
-        TIMEOUT,
-    )  # fmt: skip
+    page = _Page(version, _fingerprint(org), list(response_ids), payload, now)
+    cache.set(_page_key(slug, variant), page, TIMEOUT)
+    _remember(key, page)
     return payload

@@ -211,3 +211,22 @@ def test_it_shows_the_manage_page_link_on_the_wall_to_nobody(client, wall_org, o
     # A logged-in member gets the same public page as everyone (it is cached for everyone).
     assert owner_client.get(wall_url(wall_org)).text == client.get(wall_url(wall_org)).text or True
     assert reverse("feedback:wall_manage") not in client.get(wall_url(wall_org)).text
+
+
+def test_another_worker_serves_the_shared_copy_only_after_checking_its_quotes(
+    client, wall_org, owner, django_assert_num_queries
+):
+    from feedback import wallcache
+
+    entry = publish(wall_org, owner, verbatim="Shared between workers.")
+    publish(wall_org, owner, verbatim="This one stays.")
+    assert "Shared between workers." in client.get(wall_url(wall_org)).text
+    wallcache.forget_local()  # as a second worker finds it: only the shared copy
+    with django_assert_num_queries(2):
+        assert "Shared between workers." in client.get(wall_url(wall_org)).text
+    wallcache.forget_local()
+    entry.response.consent_withdrawn_at = timezone.now()
+    entry.response.save(update_fields=["consent_withdrawn_at"])
+    body = client.get(wall_url(wall_org)).text
+    assert "Shared between workers." not in body
+    assert "This one stays." in body
