@@ -62,6 +62,14 @@ def wait_for(check, what: str, timeout: float = 20.0):
     pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}")
 
 
+def outbox_drained() -> bool:
+    """True once the worker has sent (or given up on) every queued email: its last write is
+    done, so the next page view doesn't race it."""
+    from accounts.models import OutgoingEmail
+
+    return not OutgoingEmail.objects.queued().exists()
+
+
 def email_to(address: str, subject_has: str = ""):
     """The newest email in the locmem outbox to ``address`` (the worker thread shares it)."""
     for message in reversed(mail.outbox):
@@ -204,6 +212,7 @@ def owner_sets_up(story: Story, n: int):
     story.shot(n, page, "members")
     send_queued_emails.delay()
     invite = wait_for(lambda: email_to(STAFF["email"]), "the worker to send the staff invitation")
+    wait_for(outbox_drained, "the worker to finish sending the queued emails")
     assert BUSINESS in invite.body
 
     staff = story.new_page()
@@ -225,6 +234,7 @@ def owner_sets_up(story: Story, n: int):
 def customer_answers(story: Story, n: int):
     from actions.models import Action
     from actions.tasks import route_responses
+    from surveys.models import Invitation
     from surveys.tasks import send_due_invitations
 
     reply = story.api.post(
@@ -252,6 +262,10 @@ def customer_answers(story: Story, n: int):
     invitation = wait_for(lambda: email_to(CUSTOMER["email"]), "the worker to send the survey")
     assert invitation.body.startswith(f"Hello {CUSTOMER['first']},")
     assert "Was it ready when we said it would be?" in invitation.body
+    wait_for(
+        lambda: Invitation.objects.filter(status=Invitation.Status.SENT).exists(),
+        "the worker to record the invitation as sent",
+    )
 
     page = story.new_page(**PHONE)
     if story.chapter == n:
@@ -264,6 +278,9 @@ def customer_answers(story: Story, n: int):
     page.goto(link_in(invitation, "/s/", contains="&a=no"))
     status = page.locator("[data-autosave-status]")
     assert "Saved" in wait_for(lambda: status.inner_text(), "the one-click answer to be saved")
+    assert page.get_by_role("button", name="Save my answer").is_hidden(), (
+        "the fallback button should go once the answer is saved"
+    )
     story.check_a11y(n, page, "the survey page")
     assert fits_width(page), "the survey page scrolls sideways on a 360 px phone"
     story.shot(n, page, "survey-page", gallery=True)
@@ -354,6 +371,7 @@ def staff_closes_the_loop(story: Story, n: int):
         lambda: len(emails_to(CUSTOMER["email"])) > before,
         "the worker to send the loop-closing email",
     )
+    wait_for(outbox_drained, "the worker to finish sending the queued emails")
     message = emails_to(CUSTOMER["email"])[-1]
     assert f"Hi {CUSTOMER['first']}," in message.body
     assert "We now text every customer" in message.body
