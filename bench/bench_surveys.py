@@ -279,7 +279,7 @@ def run(port, counter, env) -> dict:
 
     # 3. The same messages through a plain smtplib loop.
     messages = [
-        (o.from_email, o.to, _message(o, None).message(policy=email.policy.SMTP).as_bytes())
+        (o.from_email, o.to, _message(o).message(policy=email.policy.SMTP).as_bytes())
         for o in OutgoingEmail.objects.filter(org=org).order_by("pk")
     ]
     counter.value = 0

@@ -170,3 +170,26 @@ def test_two_batches_racing_over_the_same_keys_send_each_email_once(settings):
     assert len(set(subjects)) == 45
     assert sum(len(o.sent) for o in outcomes) == 45
     assert OutgoingEmail.objects.filter(sent_at__isnull=False).count() == 45
+
+
+def test_the_outbox_builds_byte_for_byte_what_django_builds(hostile_inputs):
+    import email.policy
+    import re
+
+    from django.core.mail import EmailMultiAlternatives
+
+    from accounts.mail import _message
+
+    def normalise(raw: bytes) -> bytes:  # the boundary and Date differ on every build
+        return re.sub(rb"=+\d+==|Date: [^\r]*", b"", raw)
+
+    for n, name in enumerate(["Pat", *hostile_inputs["unicode"][:5], "Zoë Ünal"]):
+        outgoing = built(n, to=f"p{n}@example.com")
+        outgoing.pk, outgoing.subject = n + 1, f"Hello {name}".replace("\x00", "")
+        fast = _message(outgoing)
+        plain = _message(outgoing)
+        plain.__class__ = EmailMultiAlternatives
+        smtp = email.policy.SMTP
+        assert normalise(fast.message(policy=smtp).as_bytes()) == normalise(
+            plain.message(policy=smtp).as_bytes()
+        )
