@@ -6,7 +6,11 @@ Loopback only; every load loop is bounded by time. Uses the ``heard_bench_feedba
 database (the entries are generated once and reused; ``--fresh`` regenerates them) and Redis
 db 4 for the cache.
 
-    .venv/bin/python bench/bench_wall.py [--seconds 6] [--fresh]
+    .venv/bin/python bench/bench_wall.py [--seconds 6] [--fresh] [--recheck 0]
+
+``--recheck N`` sets ``HEARD["WALL_RECHECK_SECONDS"]``: 0 (the default) checks every request
+against the database, so a withdrawn consent comes down at once; N > 0 lets a worker serve a
+page it checked less than N seconds ago without asking.
 """
 
 import argparse
@@ -102,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--recheck", type=float, default=0.0)
     args = parser.parse_args()
     setup_django()
     from feedback.models import WallEntry
@@ -111,7 +116,8 @@ def main() -> None:
     print(f"Wall of {org.name}: {live:,} live entries")
 
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.feedback_settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.feedback_settings",
+           "BENCH_WALL_RECHECK": str(args.recheck)}  # fmt: skip
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "feedback.wsgi:application", "-w", "2", "-k", "sync",
          "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
@@ -141,8 +147,10 @@ def main() -> None:
                 first.append(_rate(pool, port, [wall], args.seconds))
                 spread.append(_rate(pool, port, pages, args.seconds))
         bare_rps = sum(bare) / len(bare)
+        mode = (f"rechecked at most every {args.recheck:g} s per worker" if args.recheck
+                else "every request checked against the database")  # fmt: skip
         print(f"\ngunicorn, 2 sync workers, {CLIENTS} client processes, loopback, "
-              f"{2 * args.seconds:.0f} s per figure:")  # fmt: skip
+              f"{2 * args.seconds:.0f} s per figure; wall {mode}:")  # fmt: skip
         print(f"  bare Django view:        {bare_rps:7.0f} requests/s")
         for label, rates in (("wall, first page", first), ("wall, pages 1-5", spread)):
             rps = sum(rates) / len(rates)

@@ -17,6 +17,11 @@ list until they expire.
 
 The figures on the wall (counts of every response and action) may be up to ``TIMEOUT`` seconds
 old.
+
+``HEARD["WALL_RECHECK_SECONDS"]`` (0 unless set) trades "at once" for throughput: a worker that
+checked a page less than that many seconds ago serves its copy without asking the database, so
+a withdrawn consent may stay up to that long on a page that worker already had. Publishing and
+unpublishing still show at once on the worker that did them.
 """
 
 import time
@@ -25,8 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404
 
 from accounts.models import Organisation
@@ -50,16 +56,22 @@ class _Page:
 
 
 _local: dict[tuple[str, str], _Page] = {}
+_checked: dict[tuple[str, str], float] = {}  # when each local page was last checked (_now())
+_now = time.monotonic
 
 
-def forget_local() -> None:
-    """Drop this process's copies (tests; the shared cache has its own ``clear``)."""
-    _local.clear()
+def forget_local(slug: str | None = None) -> None:
+    """Drop this process's copies of one wall's pages, or of all (the shared cache has its own
+    ``clear``)."""
+    for key in [key for key in _local if slug is None or key[0] == slug]:
+        _local.pop(key, None)
+        _checked.pop(key, None)
 
 
 def wall_changed(org) -> None:
     """Every cached page of this wall is stale once the caller's transaction commits."""
     WallState.objects.update_or_create(org=org, defaults={"version": uuid.uuid4().hex})
+    transaction.on_commit(lambda: forget_local(org.slug))
 
 
 def _page_key(slug: str, variant: str) -> str:
@@ -135,8 +147,10 @@ def _fresh(page: Any, fingerprint, version, now: float) -> bool:
 def _remember(key: tuple[str, str], page: _Page) -> None:
     _local.pop(key, None)
     while len(_local) >= LOCAL_PAGES:
+        _checked.pop(next(iter(_local)), None)
         del _local[next(iter(_local))]
     _local[key] = page
+    _checked[key] = _now()
 
 
 def cached_wall(
@@ -150,11 +164,16 @@ def cached_wall(
     """
     key, now = (slug, variant), time.time()
     local = _local.get(key)
+    if local is not None and now - local.rendered_at < TIMEOUT:
+        recheck = settings.HEARD.get("WALL_RECHECK_SECONDS", 0)
+        if recheck and _now() - _checked.get(key, -recheck) < recheck:
+            return local.payload
     found = _check(slug, local.response_ids if local is not None else [])
     if found is None:
         raise Http404("This business has no public wall.")
     fingerprint, version, stale = found
     if not stale and _fresh(local, fingerprint, version, now):
+        _checked[key] = _now()
         return local.payload
     if local is None:
         # Another worker may have rendered it: its quotes are checked like any other page's.
