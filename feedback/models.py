@@ -153,11 +153,16 @@ class ActionRollup(models.Model):
 
 class RollupState(models.Model):
     """How far an organisation's roll-ups are complete: every local day up to and including
-    ``complete_through``; for actions, from ``actions_from`` on."""
+    ``complete_through``; for actions, from ``actions_from`` on; for traffic and answers, also
+    today's until ``traffic_until``."""
 
     org = models.OneToOneField(Organisation, models.CASCADE, primary_key=True, related_name="+")
     complete_through = models.DateField()
     actions_from = models.DateField(null=True, blank=True)
+    traffic_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Traffic and answers are rolled up to this moment (today's so far included).",
+    )  # fmt: skip
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

@@ -116,7 +116,7 @@ def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
     ``rollups.rollup_state(org)`` when the caller has it.
     """
     start, now = window.start, window.end
-    through, actions_from = state if state is not None else rollups.rollup_state(org)
+    through, actions_from, _ = state if state is not None else rollups.rollup_state(org)
     if actions_from is None or actions_from > window.first_day:
         through = None  # the roll-ups do not reach back far enough: count all of it live
     live_start = rollups._live_start(org, start, through)
@@ -314,11 +314,11 @@ def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
     """Everything the owner's dashboard shows. Fifteen queries or so, whatever the size."""
     window = stats.window_for(org, days, now)
     state = rollups.rollup_state(org)
-    through = state[0]
+    until = rollups.traffic_until(org, state)
     # One read of the daily traffic serves both the window's figures and the weekly chart;
     # one pass over the actions serves the figures, the people and the tags.
     span = stats.window_for(org, max(days, TREND_WEEKS * 7), now)
-    traffic = rollups.traffic_by_day(org, span.start, now, touchpoint, through=through)
+    traffic = rollups.traffic_by_day(org, span.start, now, touchpoint, until=until)
     numbers = action_numbers(org, window, touchpoint, state)
     return {
         "window": window,
@@ -327,7 +327,7 @@ def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
         "verbatims": latest_verbatims(org, window, touchpoint),
         "overdue": overdue_actions(org, now, touchpoint),
         "questions": rollups.answer_distribution(
-            org, window.start, window.end, touchpoint, through=through
+            org, window.start, window.end, touchpoint, until=until
         ),
         "tags": numbers.tags,
         "people": numbers.people,

@@ -1,10 +1,12 @@
 """Daily roll-ups of survey traffic: what keeps the dashboard fast over a million responses.
 
-Days up to ``RollupState.complete_through`` are read from ``DailyRollup``/``AnswerRollup``;
-later days (normally just today) are counted live from the same functions that write the
-roll-ups. So the figures are the same with or without roll-ups; a sweep that has not run only
-makes the page slower. The ``refresh_rollups`` sweep recomputes the last few days on every run,
-because invitations created on one day are sent on the next and customers may change answers.
+Traffic and answers up to ``RollupState.traffic_until`` (the last sweep, today so far included)
+are read from ``DailyRollup``/``AnswerRollup``; what came in since is counted live from the same
+functions that write the roll-ups. So the figures are the same with or without roll-ups, as of
+the last sweep; a sweep that has not run only makes the page slower. The ``refresh_rollups``
+sweep recomputes the last few days on every run, because invitations created on one day are
+sent on the next and customers may change answers: such a change to a day already rolled up
+shows after the next sweep. Actions have their own roll-up (``ActionRollup``), by local day.
 """
 
 from collections import defaultdict
@@ -160,13 +162,15 @@ def rollups_refresh(*, org, now: datetime) -> int:
         if first > yesterday:
             return 0
         start, end = local_midnight(first, tz), local_midnight(yesterday + timedelta(days=1), tz)
-        DailyRollup.objects.filter(org=org, day__gte=first, day__lte=yesterday).delete()
-        AnswerRollup.objects.filter(org=org, day__gte=first, day__lte=yesterday).delete()
+        # Traffic and answers also for today so far: the page then counts live only what came
+        # in since this sweep, not since midnight.
+        DailyRollup.objects.filter(org=org, day__gte=first).delete()
+        AnswerRollup.objects.filter(org=org, day__gte=first).delete()
         DailyRollup.objects.bulk_create(
-            [DailyRollup(org=org, **row) for row in traffic_rows(org, start, end)], batch_size=2000
+            [DailyRollup(org=org, **row) for row in traffic_rows(org, start, now)], batch_size=2000
         )
         AnswerRollup.objects.bulk_create(
-            [AnswerRollup(org=org, **row) for row in answer_rows(org, start, end)], batch_size=2000
+            [AnswerRollup(org=org, **row) for row in answer_rows(org, start, now)], batch_size=2000
         )
         actions_from = yesterday - timedelta(days=ACTION_DAYS - 1)
         ActionRollup.objects.filter(org=org).delete()
@@ -178,7 +182,7 @@ def rollups_refresh(*, org, now: datetime) -> int:
         RollupState.objects.update_or_create(
             org=org,
             defaults={"complete_through": yesterday, "actions_from": actions_from,
-                      "refreshed_at": now},
+                      "traffic_until": now, "refreshed_at": now},
         )  # fmt: skip
     return (yesterday - first).days + 1
 
@@ -243,23 +247,38 @@ def _live_start(org, start: datetime, complete_through: date | None) -> datetime
 _UNKNOWN = object()
 
 
+def traffic_until(org, state) -> datetime | None:
+    """The moment traffic and answers are rolled up to, from ``rollup_state``: None before the
+    first refresh."""
+    complete, _, until = state
+    if until is not None:
+        return until
+    return None if complete is None else local_midnight(complete + timedelta(days=1), org.tz)
+
+
+def _rolled(model, org, start: datetime, until: datetime | None, touchpoint):
+    """Roll-up rows for the days from ``start`` (a local midnight) up to ``until``, or None."""
+    if until is None or until <= start:
+        return None
+    last_day = (until - timedelta(microseconds=1)).astimezone(org.tz).date()
+    rows = model.objects.filter(org=org, day__gte=start.astimezone(org.tz).date(),
+                                day__lte=last_day)  # fmt: skip
+    return rows if touchpoint is None else rows.filter(touchpoint=touchpoint)
+
+
 def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None,
-                   through=_UNKNOWN) -> dict[date, dict]:  # fmt: skip
-    """Traffic per local day over [start, end): roll-ups for complete days, live counts for the
-    rest. ``start`` must be a local midnight. Up to four queries (three when the caller passes
-    ``through``, from ``complete_through``)."""
-    if through is _UNKNOWN:
-        through = complete_through(org)
+                   until=_UNKNOWN) -> dict[date, dict]:  # fmt: skip
+    """Traffic per local day over [start, end): roll-ups up to ``until`` (from
+    ``traffic_until``), live counts for the rest. ``start`` must be a local midnight. Up to
+    four queries (three when the caller passes ``until``)."""
+    if until is _UNKNOWN:
+        until = traffic_until(org, rollup_state(org))
     days: dict = defaultdict(lambda: dict.fromkeys(TRAFFIC_FIELDS, 0))
-    if through is not None:
-        rolled = DailyRollup.objects.filter(
-            org=org, day__gte=start.astimezone(org.tz).date(), day__lte=through
-        )
-        if touchpoint is not None:
-            rolled = rolled.filter(touchpoint=touchpoint)
+    rolled = _rolled(DailyRollup, org, start, until, touchpoint)
+    if rolled is not None:
         for row in rolled.values("day").annotate(**{f: Sum(f) for f in TRAFFIC_FIELDS}):
             days[row["day"]].update({f: row[f] for f in TRAFFIC_FIELDS})
-    live_start = _live_start(org, start, through)
+    live_start = start if until is None else max(start, until)
     if live_start < end:
         for row in traffic_rows(org, live_start, end, touchpoint):
             for field in TRAFFIC_FIELDS:
@@ -268,25 +287,21 @@ def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None,
 
 
 def answer_distribution(org, start: datetime, end: datetime, touchpoint=None,
-                        through=_UNKNOWN) -> list[dict]:  # fmt: skip
+                        until=_UNKNOWN) -> list[dict]:  # fmt: skip
     """Per question (in survey order): its text and [(value, count)], most answers first for
     choices, in scale order for yes/no and ratings. Up to three queries."""
-    if through is _UNKNOWN:
-        through = complete_through(org)
+    if until is _UNKNOWN:
+        until = traffic_until(org, rollup_state(org))
     counts: dict = defaultdict(lambda: defaultdict(int))
     meta: dict = {}
-    if through is not None:
-        rolled = AnswerRollup.objects.filter(
-            org=org, day__gte=start.astimezone(org.tz).date(), day__lte=through
-        )
-        if touchpoint is not None:
-            rolled = rolled.filter(touchpoint=touchpoint)
+    rolled = _rolled(AnswerRollup, org, start, until, touchpoint)
+    if rolled is not None:
         for row in rolled.values("question_key", "value").annotate(
             n=Sum("count"), text=Max("question_text"), position=Min("position")
         ):
             counts[row["question_key"]][row["value"]] += row["n"]
             meta.setdefault(row["question_key"], (row["position"], row["text"]))
-    live_start = _live_start(org, start, through)
+    live_start = start if until is None else max(start, until)
     if live_start < end:
         for row in answer_rows(org, live_start, end, touchpoint):
             counts[row["question_key"]][row["value"]] += row["count"]
@@ -318,7 +333,10 @@ def complete_through(org) -> date | None:
     return RollupState.objects.filter(org=org).values_list("complete_through", flat=True).first()
 
 
-def rollup_state(org) -> tuple[date | None, date | None]:
-    """(complete_through, actions_from), (None, None) before the first refresh. One query."""
-    found = RollupState.objects.filter(org=org).values_list("complete_through", "actions_from")
-    return found.first() or (None, None)
+def rollup_state(org) -> tuple[date | None, date | None, datetime | None]:
+    """(complete_through, actions_from, traffic_until), all None before the first refresh. One
+    query."""
+    found = RollupState.objects.filter(org=org).values_list(
+        "complete_through", "actions_from", "traffic_until"
+    )
+    return found.first() or (None, None, None)

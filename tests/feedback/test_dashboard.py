@@ -113,6 +113,26 @@ def test_roll_ups_give_the_same_figures_as_live_counts(org, owner, teammate):
     assert sum(week["responses"] for week in rolled["trend"]) == 15
 
 
+def test_it_rolls_up_today_so_far_and_counts_live_only_what_came_since(org, owner, teammate):
+    from feedback.models import DailyRollup
+
+    now = timezone.now()
+    seed(org, owner, teammate, n=3, days_ago=0)  # answered an hour ago
+    seed(org, owner, teammate, n=2, days_ago=3)
+    invitation = make_invitation(org_touchpoint(org), occurred_at=now - timedelta(hours=2))
+    make_response(invitation, answers={0: False}, submitted_at=now - timedelta(minutes=10))
+    live = queries.dashboard(org, days=7, touchpoint=None, now=now)
+    rollups.rollups_refresh(org=org, now=now - timedelta(minutes=30))
+    today = now.astimezone(org.tz).date()
+    assert DailyRollup.objects.get(org=org, day=today).responses == 3
+    mixed = queries.dashboard(org, days=7, touchpoint=None, now=now)
+    for name in ("responses", "problem_responses", "invitations", "invitations_sent"):
+        assert getattr(mixed["figures"], name) == getattr(live["figures"], name), name
+    assert mixed["figures"].responses == 6
+    assert mixed["questions"] == live["questions"]
+    assert mixed["trend"] == live["trend"]
+
+
 def test_it_counts_a_response_with_a_problem_action_as_a_problem(org, owner):
     make_done_consented(org)  # answers "No": a problem
     invitation = make_invitation(org_touchpoint(org))
