@@ -14,3 +14,6 @@ STORAGES = {
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 SITE_URL = "http://testserver"
+# Tests serve static files through the finders; there is no collected STATIC_ROOT to scan.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
