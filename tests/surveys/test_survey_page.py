@@ -52,10 +52,32 @@ def test_it_shows_the_questions_with_the_consent_box_unticked(client, invitation
     assert "0 of 4 answered" in html
 
 
-def test_the_page_get_takes_at_most_four_queries(client, invitation, django_assert_max_num_queries):
-    make_response(invitation, {0: True})
-    with django_assert_max_num_queries(4):
-        assert client.get(page(invitation)).status_code == 200
+def test_the_page_get_takes_three_queries_and_shows_what_was_saved(
+    client, invitation, questions, django_assert_num_queries
+):
+    make_response(invitation, {0: True, 2: 4}, verbatim="Quick & kind", consent=True)
+    with django_assert_num_queries(3):  # invitation and co., the visit, questions with answers
+        response = client.get(page(invitation))
+    html = response.content.decode()
+    assert f'name="q-{questions[0].key}" value="yes" checked' in html
+    assert f'name="q-{questions[0].key}" value="no">' in html
+    assert f'name="q-{questions[2].key}" value="4" checked' in html
+    assert "Quick &amp; kind</textarea>" in html
+    assert 'name="consent" value="yes" checked' in html
+    assert "2 of 4 answered" in html
+    assert "Update my answers" in html
+
+
+def test_a_visit_without_a_staff_member_or_answers_still_loads(
+    client, touchpoint, django_assert_num_queries
+):
+    invitation = make_invitation(touchpoint)
+    with django_assert_num_queries(3):
+        response = client.get(page(invitation))
+    html = response.content.decode()
+    assert "You visited us (repair collected)" in html
+    assert "0 of 4 answered" in html
+    assert "Send my answers" in html
 
 
 def test_an_email_link_only_preselects_and_a_get_or_head_changes_nothing(
