@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core import mail
 from django.db import OperationalError, connection
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import fits_width
 
@@ -122,12 +123,18 @@ class Story:
             print(f"chapter {number} ({chapter.__name__}): {time.monotonic() - started:.1f} s")
 
 
+def submit(page, control):
+    """Click a button or link that loads another page, and wait for that page: waiting for
+    the load state alone can return before the old page has gone."""
+    with page.expect_navigation():
+        control.click()
+
+
 def log_in(page, who: dict):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(who["email"])
     page.get_by_label("Password").fill(who["password"])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    submit(page, page.get_by_role("button", name="Log in"))
     assert "/accounts/login/" not in page.url, f"{who['email']} could not log in"
 
 
@@ -163,8 +170,7 @@ def owner_sets_up(story: Story, n: int):
     page.get_by_label("Quiet hours start").fill(quiet_starts)
     page.get_by_label("Quiet hours end").fill(quiet_ends)
     page.get_by_label("Publish a public “you said, we did” wall").check()
-    page.get_by_role("button", name="Save settings").click()
-    page.wait_for_load_state()
+    submit(page, page.get_by_role("button", name="Save settings"))
     assert page.get_by_label("Work starts").input_value() == "08:30"
     assert page.get_by_label("Sat").is_checked()
     story.shot(n, page, "settings")
@@ -188,14 +194,13 @@ def owner_sets_up(story: Story, n: int):
     page.get_by_label("Send after (minutes)").fill("0")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url("**/surveys/")
-    assert page.get_by_role("link", name="Repair collected").is_visible()
+    expect(page.get_by_role("link", name="Repair collected")).to_be_visible()
     story.shot(n, page, "surveys")
 
     # An API token, shown once.
     page.goto("/settings/tokens/")
     page.get_by_label("Token name").fill("Till integration")
-    page.get_by_role("button", name="Create token").click()
-    page.wait_for_load_state()
+    submit(page, page.get_by_role("button", name="Create token"))
     story.token = page.locator("#token-secret").inner_text().strip()
     assert len(story.token) >= 20, f"no token shown: {story.token!r}"
     story.shot(n, page, "token")
@@ -206,9 +211,8 @@ def owner_sets_up(story: Story, n: int):
     page.goto("/settings/members/")
     page.get_by_label("Email address").fill(STAFF["email"])
     page.get_by_label("Name (optional)").fill(STAFF["name"])
-    page.get_by_role("button", name="Send invitation").click()
-    page.wait_for_load_state()
-    assert page.get_by_text(STAFF["email"]).first.is_visible()
+    submit(page, page.get_by_role("button", name="Send invitation"))
+    expect(page.get_by_text(STAFF["email"]).first).to_be_visible()
     story.shot(n, page, "members")
     send_queued_emails.delay()
     invite = wait_for(lambda: email_to(STAFF["email"]), "the worker to send the staff invitation")
@@ -221,10 +225,9 @@ def owner_sets_up(story: Story, n: int):
     staff.get_by_label("Password", exact=True).fill(STAFF["password"])
     staff.get_by_label("Password (again)").fill(STAFF["password"])
     story.shot(n, staff, "join")
-    staff.get_by_role("button", name=f"Join {BUSINESS}").click()
-    staff.wait_for_load_state()
+    submit(staff, staff.get_by_role("button", name=f"Join {BUSINESS}"))
     assert "/join/" not in staff.url, staff.locator("main").inner_text()
-    assert staff.get_by_text(f"Welcome to {BUSINESS}").is_visible()
+    expect(staff.get_by_text(f"Welcome to {BUSINESS}")).to_be_visible()
     staff.context.close()
 
 
@@ -261,6 +264,7 @@ def customer_answers(story: Story, n: int):
     send_due_invitations.delay()
     invitation = wait_for(lambda: email_to(CUSTOMER["email"]), "the worker to send the survey")
     assert invitation.body.startswith(f"Hello {CUSTOMER['first']},")
+    assert f"Thank you for choosing {BUSINESS} (repair collected, with Tomasz)." in invitation.body
     assert "Was it ready when we said it would be?" in invitation.body
     wait_for(
         lambda: Invitation.objects.filter(status=Invitation.Status.SENT).exists(),
@@ -300,7 +304,7 @@ def customer_answers(story: Story, n: int):
     story.shot(n, page, "survey-filled")
     page.get_by_role("button", name="Send my answers").click()
     page.wait_for_url("**/thanks/")
-    assert page.get_by_role("heading", name=f"Thank you, {CUSTOMER['first']}.").is_visible()
+    expect(page.get_by_role("heading", name=f"Thank you, {CUSTOMER['first']}.")).to_be_visible()
     assert fits_width(page)
     story.shot(n, page, "thanks", gallery=True)
 
@@ -315,10 +319,11 @@ def customer_answers(story: Story, n: int):
     page.wait_for_url(re.compile(r"/f/[^/]+/$"))
     story.status_path = urlsplit(page.url).path
     story.shot(n, page, "status-open")
-    assert page.get_by_text(COMMENT).is_visible()
-    assert page.get_by_text(f"With {STAFF['name'].split()[0]}").is_visible(), (
-        "the status page should say who has the customer's feedback"
-    )
+    expect(page.get_by_text(COMMENT)).to_be_visible()
+    expect(
+        page.get_by_text(f"With {STAFF['name'].split()[0]}"),
+        "the status page should say who has the customer's feedback",
+    ).to_be_visible()
     assert fits_width(page)
 
 
@@ -342,9 +347,8 @@ def staff_closes_the_loop(story: Story, n: int):
     story.action_path = urlsplit(page.url).path
     assert page.locator("blockquote.verbatim").first.inner_text() == COMMENT
     page.get_by_label("Note").fill("Rang Maya; the part arrived late from the supplier.")
-    page.get_by_role("button", name="Add note").click()
-    page.wait_for_load_state()
-    assert page.get_by_text("the part arrived late from the supplier").is_visible()
+    submit(page, page.get_by_role("button", name="Add note"))
+    expect(page.get_by_text("the part arrived late from the supplier")).to_be_visible()
     story.check_a11y(n, page, "the action page")
     story.shot(n, page, "action", gallery=True)
 
@@ -354,16 +358,14 @@ def staff_closes_the_loop(story: Story, n: int):
     page.get_by_role("button", name="Close", exact=True).click()
     # Closing leads straight on to telling the customer.
     page.wait_for_url("**/tell/")
-    assert page.get_by_text("Closed. Now tell the customer what you did.").is_visible()
+    expect(page.get_by_text("Closed. Now tell the customer what you did.")).to_be_visible()
     assert WHAT_WE_DID in page.get_by_label("Message").input_value()
-    page.get_by_role("button", name="Preview").click()
-    page.wait_for_load_state()
+    submit(page, page.get_by_role("button", name="Preview"))
     preview = page.get_by_label("Preview")
     assert f"Hi {CUSTOMER['first']}," in preview.inner_text()
     assert "Did this sort it out?" in preview.inner_text()
     story.shot(n, page, "tell-preview")
-    page.get_by_role("button", name="Send to 1 customer").click()
-    page.wait_for_load_state()
+    submit(page, page.get_by_role("button", name="Send to 1 customer"))
 
     before = len(emails_to(CUSTOMER["email"]))
     send_queued_emails.delay()
@@ -379,9 +381,9 @@ def staff_closes_the_loop(story: Story, n: int):
 
     customer = story.new_page(**PHONE)
     customer.goto(story.status_path)
-    assert customer.get_by_text("Done", exact=False).first.is_visible()
-    assert customer.get_by_role("heading", name="What we did").is_visible()
-    assert customer.get_by_text("We now text every customer").is_visible()
+    expect(customer.get_by_text("Done", exact=False).first).to_be_visible()
+    expect(customer.get_by_role("heading", name="What we did")).to_be_visible()
+    expect(customer.get_by_text("We now text every customer")).to_be_visible()
     assert fits_width(customer)
     story.shot(n, customer, "status-done", gallery=True)
 
@@ -395,8 +397,7 @@ def public_reads_wall(story: Story, n: int):
     owner.goto("/dashboard/wall/")
     candidate = owner.locator("article.candidate").filter(has_text="The bike wasn't ready")
     assert candidate.count() == 1, owner.locator("main").inner_text()
-    candidate.get_by_role("link", name="Publish…").click()
-    owner.wait_for_load_state()
+    submit(owner, candidate.get_by_role("link", name="Publish…"))
     story.shot(n, owner, "publish")
     owner.get_by_role("button", name="Publish").click()
     owner.wait_for_url("**/dashboard/wall/")
@@ -409,7 +410,7 @@ def public_reads_wall(story: Story, n: int):
 
     visitor = story.new_page(**PHONE)
     visitor.goto(slug or "/wall/brennan-cycles/")
-    assert visitor.get_by_role("heading", name="You said, we did").is_visible()
+    expect(visitor.get_by_role("heading", name="You said, we did")).to_be_visible()
     entry = visitor.locator(".wall-entries")
     assert "The bike wasn't ready on Friday" in entry.inner_text()
     assert "We now text every customer" in entry.inner_text()
