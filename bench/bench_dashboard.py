@@ -9,6 +9,7 @@ generated once and reused (``--fresh`` regenerates). Target: p95 ≤ 200 ms.
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -63,14 +64,17 @@ def main() -> None:
     print(f"Roll-ups: first full refresh of {days} days took {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     rollups_refresh(org=org, now=timezone.now())
-    print(f"Roll-ups: a sweep's refresh (last 7 days) takes {time.perf_counter() - started:.2f} s")
+    print(f"Roll-ups: a sweep's refresh (traffic: last 7 days and today so far; actions: last "
+          f"95 days) takes {time.perf_counter() - started:.2f} s")  # fmt: skip
 
     client = Client()
     client.force_login(org.memberships.get(role="owner").user)
     pages = [("last 7 days", "?days=7"), ("last 30 days", "?days=30"),
              ("last 90 days", "?days=90"),
              ("90 days, one touchpoint", "?days=90&touchpoint=phone")]  # fmt: skip
-    print(f"\nDashboard, {RUNS} renders each (Django test client, in process):")
+    load = os.getloadavg()[0]
+    print(f"\nDashboard, {RUNS} renders each (Django test client, in process; load average "
+          f"{load:.1f} on {os.cpu_count()} CPUs):")  # fmt: skip
     print(f"  {'page':<26}{'median':>9}{'p95':>9}{'queries':>9}")
     worst = 0.0
     for label, query in pages:

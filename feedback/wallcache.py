@@ -19,9 +19,9 @@ The figures on the wall (counts of every response and action) may be up to ``TIM
 old.
 
 ``HEARD["WALL_RECHECK_SECONDS"]`` (0 unless set) trades "at once" for throughput: a worker that
-checked a page less than that many seconds ago serves its copy without asking the database, so
-a withdrawn consent may stay up to that long on a page that worker already had. Publishing and
-unpublishing still show at once on the worker that did them.
+checked a page less than that many seconds ago serves its copy without asking the database. A
+withdrawn consent, an unpublished entry or a wall switched off may then stay visible that long
+on a page another worker already had (on the worker that unpublished, it goes at once).
 """
 
 import time

@@ -230,3 +230,22 @@ def test_another_worker_serves_the_shared_copy_only_after_checking_its_quotes(
     body = client.get(wall_url(wall_org)).text
     assert "Shared between workers." not in body
     assert "This one stays." in body
+
+
+def test_with_a_recheck_interval_a_withdrawn_quote_stays_at_most_that_long(
+    client, wall_org, owner, settings, monkeypatch, django_assert_num_queries
+):
+    from feedback import wallcache
+
+    settings.HEARD = {**settings.HEARD, "WALL_RECHECK_SECONDS": 1}
+    clock = [1000.0]
+    monkeypatch.setattr(wallcache, "_now", lambda: clock[0])
+    entry = publish(wall_org, owner, verbatim="Gone within a second.")
+    assert "Gone within a second." in client.get(wall_url(wall_org)).text
+    entry.response.consent_withdrawn_at = timezone.now()
+    entry.response.save(update_fields=["consent_withdrawn_at"])
+    clock[0] += 0.5
+    with django_assert_num_queries(0):
+        assert "Gone within a second." in client.get(wall_url(wall_org)).text
+    clock[0] += 0.6  # the worker asks again, finds the quote withdrawn, renders afresh
+    assert "Gone within a second." not in client.get(wall_url(wall_org)).text
