@@ -159,6 +159,7 @@ def owner_sets_up(story: Story, n: int):
     page.get_by_label("Password", exact=True).fill(OWNER["password"])
     page.get_by_label("Password (again)").fill(OWNER["password"])
     story.shot(n, page, "signup")
+    story.check_a11y(n, page, "the sign-up page")
     page.get_by_role("button", name="Create my business").click()
     page.wait_for_url("**/settings/")
 
@@ -174,6 +175,7 @@ def owner_sets_up(story: Story, n: int):
     assert page.get_by_label("Work starts").input_value() == "08:30"
     assert page.get_by_label("Sat").is_checked()
     story.shot(n, page, "settings")
+    story.check_a11y(n, page, "the settings page")
 
     # A survey built from the repair shop's templates.
     page.goto("/surveys/new/")
@@ -185,6 +187,7 @@ def owner_sets_up(story: Story, n: int):
     assert questions.count() >= 3, "the template gave the survey no questions"
     assert "Was it ready when we said it would be?" in questions.first.inner_text()
     story.shot(n, page, "survey-builder")
+    story.check_a11y(n, page, "the survey builder")
 
     # A touchpoint that sends that survey at once.
     page.goto("/surveys/touchpoints/new/")
@@ -196,6 +199,7 @@ def owner_sets_up(story: Story, n: int):
     page.wait_for_url("**/surveys/")
     expect(page.get_by_role("link", name="Repair collected")).to_be_visible()
     story.shot(n, page, "surveys")
+    story.check_a11y(n, page, "the surveys page")
 
     # An API token, shown once.
     page.goto("/settings/tokens/")
@@ -204,6 +208,7 @@ def owner_sets_up(story: Story, n: int):
     story.token = page.locator("#token-secret").inner_text().strip()
     assert len(story.token) >= 20, f"no token shown: {story.token!r}"
     story.shot(n, page, "token")
+    story.check_a11y(n, page, "the API tokens page")
     page.goto("/settings/tokens/")
     assert page.locator("#token-secret").count() == 0, "the token is shown more than once"
 
@@ -214,6 +219,7 @@ def owner_sets_up(story: Story, n: int):
     submit(page, page.get_by_role("button", name="Send invitation"))
     expect(page.get_by_text(STAFF["email"]).first).to_be_visible()
     story.shot(n, page, "members")
+    story.check_a11y(n, page, "the members page")
     send_queued_emails.delay()
     invite = wait_for(lambda: email_to(STAFF["email"]), "the worker to send the staff invitation")
     wait_for(outbox_drained, "the worker to finish sending the queued emails")
@@ -225,6 +231,7 @@ def owner_sets_up(story: Story, n: int):
     staff.get_by_label("Password", exact=True).fill(STAFF["password"])
     staff.get_by_label("Password (again)").fill(STAFF["password"])
     story.shot(n, staff, "join")
+    story.check_a11y(n, staff, "the join page")
     submit(staff, staff.get_by_role("button", name=f"Join {BUSINESS}"))
     assert "/join/" not in staff.url, staff.locator("main").inner_text()
     expect(staff.get_by_text(f"Welcome to {BUSINESS}")).to_be_visible()
@@ -307,6 +314,7 @@ def customer_answers(story: Story, n: int):
     expect(page.get_by_role("heading", name=f"Thank you, {CUSTOMER['first']}.")).to_be_visible()
     assert fits_width(page)
     story.shot(n, page, "thanks", gallery=True)
+    story.check_a11y(n, page, "the thank-you page")
 
     # What beat would do every five seconds: the worker routes the response to an action.
     route_responses.delay()
@@ -319,6 +327,7 @@ def customer_answers(story: Story, n: int):
     page.wait_for_url(re.compile(r"/f/[^/]+/$"))
     story.status_path = urlsplit(page.url).path
     story.shot(n, page, "status-open")
+    story.check_a11y(n, page, "the status page")
     expect(page.get_by_text(COMMENT)).to_be_visible()
     expect(
         page.get_by_text(f"With {STAFF['name'].split()[0]}"),
@@ -352,6 +361,15 @@ def staff_closes_the_loop(story: Story, n: int):
     story.check_a11y(n, page, "the action page")
     story.shot(n, page, "action", gallery=True)
 
+    if story.chapter == n:
+        # Staff work from their phones too.
+        phone = story.new_page(**PHONE)
+        phone.context.add_cookies(page.context.cookies())
+        for path, what in (("/inbox/", "inbox"), (story.action_path, "action")):
+            phone.goto(path)
+            story.shot(n, phone, f"{what}-phone")
+            assert fits_width(phone), f"the {what} page scrolls sideways on a 360 px phone"
+
     page.locator("summary", has_text="Close").click()
     page.get_by_label("Done").check()
     page.get_by_label("What we did (or why not)").fill(WHAT_WE_DID)
@@ -365,6 +383,7 @@ def staff_closes_the_loop(story: Story, n: int):
     assert f"Hi {CUSTOMER['first']}," in preview.inner_text()
     assert "Did this sort it out?" in preview.inner_text()
     story.shot(n, page, "tell-preview")
+    story.check_a11y(n, page, "the loop-closing preview")
     submit(page, page.get_by_role("button", name="Send to 1 customer"))
 
     before = len(emails_to(CUSTOMER["email"]))
@@ -386,6 +405,7 @@ def staff_closes_the_loop(story: Story, n: int):
     expect(customer.get_by_text("We now text every customer")).to_be_visible()
     assert fits_width(customer)
     story.shot(n, customer, "status-done", gallery=True)
+    story.check_a11y(n, customer, "the status page, done")
 
 
 # --- Chapter 4: the public ----------------------------------------------------------------------
@@ -399,13 +419,16 @@ def public_reads_wall(story: Story, n: int):
     assert candidate.count() == 1, owner.locator("main").inner_text()
     submit(owner, candidate.get_by_role("link", name="Publish…"))
     story.shot(n, owner, "publish")
+    story.check_a11y(n, owner, "the publish page")
     owner.get_by_role("button", name="Publish").click()
     owner.wait_for_url("**/dashboard/wall/")
     live = owner.locator("section", has=owner.get_by_role("heading", name="On the wall now"))
     assert "The bike wasn't ready" in live.inner_text()
     story.shot(n, owner, "wall-manage")
+    story.check_a11y(n, owner, "the wall manager")
     owner.goto("/dashboard/")
     story.shot(n, owner, "dashboard", gallery=True)
+    story.check_a11y(n, owner, "the dashboard")
     slug = owner.evaluate("document.querySelector('a[href^=\"/wall/\"]')?.pathname || ''")
 
     visitor = story.new_page(**PHONE)
