@@ -1,3 +1,4 @@
+import secrets
 import unicodedata
 
 from django import forms
@@ -238,6 +239,14 @@ class ApiTokenForm(forms.Form):
         max_length=80,
         help_text="What uses it, e.g. “Till integration”.",
     )
+    # One key per rendered form: reloading the page that showed a new token re-sends the same
+    # key, and that second POST must not quietly create a second token.
+    form_key = forms.CharField(widget=forms.HiddenInput, max_length=40, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("form_key", secrets.token_urlsafe(16))
 
 
 class ProfileForm(forms.Form):

@@ -4,6 +4,7 @@ import re
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
@@ -182,6 +183,12 @@ def _tokens_context(request, form=None, secret=None, new_token=None) -> dict:
     }
 
 
+def _first_use_of_form_key(request, key: str) -> bool:
+    if not key:
+        return True  # an old form without a key: nothing to compare against
+    return cache.add(f"api-token-form:{request.member.org_id}:{key}", 1, timeout=60 * 60 * 24)
+
+
 @owner_required
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -189,6 +196,13 @@ def tokens(request):
     """List tokens; POST creates one and shows its secret in this response only."""
     if request.method == "POST":
         form = ApiTokenForm(request.POST)
+        if form.is_valid() and not _first_use_of_form_key(request, form.cleaned_data["form_key"]):
+            messages.warning(
+                request,
+                "That form was already sent, and the token it made was shown once then. "
+                "Create another if you need one.",
+            )
+            return redirect("accounts:tokens")
         if form.is_valid():
             token, raw = services.api_token_create(
                 org=request.member.org, name=form.cleaned_data["name"], by=request.member

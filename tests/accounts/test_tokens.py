@@ -82,3 +82,22 @@ def test_empty_or_long_names_get_a_clear_message(owner_client, value):
     response = owner_client.post(URL, {"name": value})
     assert response.status_code == 200
     assert 'class="errorlist' in response.content.decode()
+
+
+def test_reloading_the_page_that_showed_a_token_does_not_make_a_second(owner_client, owner):
+    data = {"name": "Till", "form_key": "key-from-one-rendered-form"}
+    first = owner_client.post("/settings/tokens/", data)
+    assert first.status_code == 201
+    again = owner_client.post("/settings/tokens/", data, follow=True)
+    assert again.status_code == 200
+    assert "already sent" in again.content.decode()
+    assert ApiToken.objects.filter(org=owner.org).count() == 1
+
+
+def test_each_rendered_form_carries_its_own_key(owner_client):
+    first = owner_client.get("/settings/tokens/").content.decode()
+    second = owner_client.get("/settings/tokens/").content.decode()
+    key = 'name="form_key"'
+    assert key in first
+    pick = lambda html: html.split(key)[1].split('value="')[1].split('"')[0]  # noqa: E731
+    assert pick(first) != pick(second)
