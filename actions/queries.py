@@ -166,8 +166,10 @@ def action_context(*, action: Action) -> dict:
         .prefetch_related("action_link__action")
         .order_by("-submitted_at")[:10]
     )  # fmt: skip
+    # Earlier visits: the ones this action's own feedback came from are already on the page.
     interactions = list(
         Interaction.objects.filter(customer=action.customer)
+        .exclude(pk__in=[r.invitation.interaction_id for r in responses])
         .select_related("touchpoint", "staff__user")
         .order_by("-occurred_at")[:10]
     )

@@ -313,3 +313,8 @@ def test_it_records_history_and_deletes_nothing(teammate_client, teammate, actio
     kinds = list(action.events.values_list("kind", flat=True))
     assert kinds == ["created", "assigned", "note", "status_changed", "closed"]
     assert all(e.created_at <= timezone.now() for e in action.events.all())
+
+
+def test_a_first_time_customer_has_no_earlier_card(teammate_client, action):
+    html = teammate_client.get(f"/actions/{action.code}/").content.decode()
+    assert "Earlier from" not in html
