@@ -2,8 +2,8 @@
 to the owners a working day after, and each member's morning digest.
 
 Each notice is a due time and a sent time on the Action row (DESIGN.md: rows, not countdowns).
-A sweep claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED`` in batches, sends each email
-under a unique key (``email_send_now``), marks the rows sent and writes the history, all in
+A sweep claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED`` in batches, sends the batch's
+emails under unique keys (``email_send_batch``), marks the rows sent and writes the history, all in
 the batch's transaction: a second sweep running at the same time skips the locked rows, and a
 sweep killed half-way rolls back and leaves them for the next one.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.mail import email_send_now, open_connection
+from accounts.mail import email_build, email_send_batch, email_send_now, open_connection
 from accounts.models import Membership, Organisation, OutgoingEmail
 
 from . import deadlines
@@ -86,25 +86,27 @@ def _send_batch(notice: Notice, now: datetime, batch: int, connection, owners) -
         )
         if not rows:
             return 0
-        events = []
+        emails, events = [], []
         for action in rows:
-            stamp = int(action.due_at.timestamp())
+            # The key carries the deadline: a new deadline earns new notices, a retry doesn't.
+            key = f"action-{notice.name}:{action.pk}:{int(action.due_at.timestamp())}"
             told = []
             for member in _recipients(notice, action, owners):
-                key = f"action-{notice.name}:{action.pk}:{stamp}"
-                if notice.name == "escalation":
-                    key += f":{member.pk}"
-                email_send_now(
-                    key=key, kind=f"action_{notice.name}", to=member.user.email,
+                emails.append(email_build(
+                    key=f"{key}:{member.pk}" if notice.name == "escalation" else key,
+                    kind=f"action_{notice.name}", to=member.user.email,
                     template=notice.template, context={"action": action, "member": member},
-                    org=action.org, connection=connection, now=now,
-                )  # fmt: skip
+                    org=action.org,
+                ))  # fmt: skip
                 told.append(member.display_name)
             events.append(ActionEvent(
                 action=action, kind=notice.event, created_at=now,
                 text=f"Emailed {', '.join(told)}." if told else "Nobody to tell.",
             ))  # fmt: skip
-        # One UPDATE and one INSERT per batch: the rows are ours until this commits.
+        # A few statements per batch: the emails recorded and sent together (a refused one
+        # stays queued in the outbox, which retries it), then one UPDATE and one INSERT here.
+        # The rows are ours until this commits.
+        email_send_batch(emails, now=now, connection=connection)
         Action.objects.filter(pk__in=[a.pk for a in rows]).update(**{notice.sent_field: now})
         ActionEvent.objects.bulk_create(events)
         return len(rows)
