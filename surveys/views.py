@@ -1,9 +1,6 @@
-import time
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
@@ -18,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import owner_required
 from accounts.mail import render_email
+from accounts.ratelimit import token_miss_over_limit
 
 from . import queries, services
 from .forms import (
@@ -37,15 +35,11 @@ from .models import MAX_QUESTIONS, MAX_TEXT, Interaction, Invitation, Question, 
 # --- The customer's pages ---------------------------------------------------------------------
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def _token_page(request, token):
     """(invitation, None) for a good token, else (None, the friendly error page).
 
-    Misses are counted per address and minute; past the limit every guess gets a 429, so
-    tokens can't be found by trying.
+    Misses are counted per address and minute (with the status pages' misses); past the
+    limit every guess gets a 429, so tokens can't be found by trying.
     """
     invitation = queries.invitation_for_token(token)
     if invitation is not None:
@@ -53,16 +47,10 @@ def _token_page(request, token):
             page = render(request, "surveys/expired.html", {"org": invitation.org}, status=410)
             return None, page
         return invitation, None
-    limit = settings.HEARD["TOKEN_GUESS_LIMIT_PER_MINUTE"]
-    window = int(time.time() // 60)
-    key = f"token-miss:{_client_ip(request)}:{window}"
-    try:
-        misses = 1 if cache.add(key, 1, timeout=70) else cache.incr(key)
-    except Exception:  # a cache outage must not turn a miss into a 500
-        misses = 0
-    if misses > limit:
+    over, retry_after = token_miss_over_limit(request)
+    if over:
         page = render(request, "surveys/too_many.html", status=429)
-        page["Retry-After"] = str(max(1, int(60 - time.time() % 60)))
+        page["Retry-After"] = str(retry_after)
         return None, page
     return None, render(request, "surveys/not_found.html", status=404)
 
