@@ -284,8 +284,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "refresh-dashboard-rollups": {
         "task": "feedback.tasks.refresh_rollups",
-        "schedule": 900.0,
-        "options": {"expires": 850},
+        "schedule": 300.0,
+        "options": {"expires": 290},
     },
     "send-morning-digests": {
         "task": "actions.tasks.send_morning_digests",
@@ -324,9 +324,13 @@ if not DEBUG:
 HEARD = {
     "API_RATE_LIMIT_PER_MINUTE": env_int("API_RATE_LIMIT_PER_MINUTE", 120),
     "API_BATCH_LIMIT": 500,
-    "API_MAX_BODY_BYTES": env_int("API_MAX_BODY_BYTES", 2_000_000),
+    "API_MAX_BODY_BYTES": env_int("API_MAX_BODY_BYTES", 1_000_000),
     "STAFF_INVITE_TTL": timedelta(days=7),
     "TOKEN_GUESS_LIMIT_PER_MINUTE": env_int("TOKEN_GUESS_LIMIT_PER_MINUTE", 30),
+    # 0: every wall request checks that its quotes still have consent, so a withdrawn quote is
+    # gone at once. N > 0: a web worker trusts a page it checked within N seconds (faster, but
+    # a withdrawn quote may stay up that long).
+    "WALL_RECHECK_SECONDS": env_int("WALL_RECHECK_SECONDS", 0),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
