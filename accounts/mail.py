@@ -356,5 +356,6 @@ class FileEmailBackend(BaseEmailBackend):
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
             recipient = slugify(message.to[0] if message.to else "nobody")[:60]
             target = self.path / f"{stamp}-{recipient}.eml"
-            target.write_bytes(message.message().as_bytes(linesep="\n"))
+            mime = message.message()
+            target.write_bytes(mime.as_bytes(policy=mime.policy.clone(linesep="\n")))
         return len(email_messages)

@@ -2,6 +2,7 @@ import json
 import smtplib
 import threading
 import time
+from email import message_from_bytes
 
 import pytest
 from django.core import mail
@@ -193,3 +194,17 @@ def test_the_outbox_builds_byte_for_byte_what_django_builds(hostile_inputs):
         assert normalise(fast.message(policy=smtp).as_bytes()) == normalise(
             plain.message(policy=smtp).as_bytes()
         )
+
+
+def test_the_development_backend_writes_each_email_to_its_own_eml_file(db, settings, tmp_path):
+    settings.EMAIL_BACKEND = "accounts.mail.FileEmailBackend"
+    settings.EMAIL_FILE_PATH = tmp_path
+    for n in (1, 2):
+        email_queue(key=f"file:{n}", kind="test", to="pat@example.com", template="test",
+                    context={"n": n})  # fmt: skip
+    assert email_send_queued() == 2
+    files = sorted(tmp_path.glob("*.eml"))
+    assert len(files) == 2
+    parsed = [message_from_bytes(f.read_bytes()) for f in files]
+    assert sorted(m["Subject"] for m in parsed) == ["Test message 1", "Test message 2"]
+    assert all(m["To"] == "pat@example.com" for m in parsed)
