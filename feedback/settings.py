@@ -331,7 +331,11 @@ HEARD = {
     # gone at once. N > 0: a web worker trusts a page it checked within N seconds (faster, but
     # a withdrawn quote may stay up that long).
     "WALL_RECHECK_SECONDS": env_int("WALL_RECHECK_SECONDS", 0),
+    # How many proxies in front of Heard append to X-Forwarded-For (0: use the socket's
+    # address). Per-address rate limits need the client's own address, not the proxy's.
+    "TRUSTED_PROXY_COUNT": env_int("TRUSTED_PROXY_COUNT", 0),
 }
+ALLAUTH_TRUSTED_PROXY_COUNT = HEARD["TRUSTED_PROXY_COUNT"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGGING = {
