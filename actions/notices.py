@@ -88,12 +88,13 @@ def _send_batch(notice: Notice, now: datetime, batch: int, connection, owners) -
             return 0
         emails, events = [], []
         for action in rows:
-            # The key carries the deadline: a new deadline earns new notices, a retry doesn't.
+            # The key carries the deadline (a new deadline earns new notices, a retry doesn't)
+            # and the recipient: an unowned action tells every owner, each under their own key.
             key = f"action-{notice.name}:{action.pk}:{int(action.due_at.timestamp())}"
             told = []
             for member in _recipients(notice, action, owners):
                 emails.append(email_build(
-                    key=f"{key}:{member.pk}" if notice.name == "escalation" else key,
+                    key=f"{key}:{member.pk}",
                     kind=f"action_{notice.name}", to=member.user.email,
                     template=notice.template, context={"action": action, "member": member},
                     org=action.org,

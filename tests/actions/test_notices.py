@@ -77,6 +77,23 @@ def test_it_escalates_to_every_owner(action, org):
     ]
 
 
+def test_it_emails_every_owner_about_an_unowned_action(action, org, owner):
+    second = make_member(org, "carol@alpha.example", Membership.Role.OWNER, "Carol")
+    Action.objects.filter(pk=action.pk).update(owner=None)
+    action_notices_sweep(now=at(24))  # the reminder
+    action_notices_sweep(now=at(48))  # overdue
+    for kind in ("action_reminder", "action_overdue"):
+        sent = OutgoingEmail.objects.filter(kind=kind, sent_at__isnull=False)
+        assert sorted(sent.values_list("to", flat=True)) == sorted(
+            [owner.user.email, second.user.email]
+        )
+    # Really sent, not just recorded: each owner got both notices.
+    told = sorted(m.to[0] for m in mail.outbox)
+    assert told == sorted([owner.user.email, second.user.email] * 2)
+    events = action.events.filter(kind__in=["reminder", "overdue"])
+    assert [e.text for e in events.order_by("pk")] == ["Emailed Alice Archer, Carol."] * 2
+
+
 def test_closed_and_waiting_actions_get_no_notices(action, teammate, routed):
     with time_machine.travel(WEDNESDAY_10AM, tick=False):
         waiting = routed({STOCK: False}, staff=teammate)
