@@ -10,13 +10,19 @@ from surveys.signals import response_submitted
 def route_submitted_response(sender, response_id, changed=False, **kwargs):
     """Record that the response needs routing; the ``route_responses`` sweep routes it.
 
-    One upsert, no broker: the customer's submit stays fast and works with Redis down.
+    One upsert, no broker: the customer's submit stays fast and works with Redis down. A new
+    request starts its attempts afresh, so a response that failed routing is tried again when
+    the customer changes their answers.
     """
     from .models import RoutingRequest
 
+    request = RoutingRequest(
+        response_id=response_id, changed=changed, requested_at=timezone.now(), attempts=0,
+        last_error="",
+    )  # fmt: skip
     RoutingRequest.objects.bulk_create(
-        [RoutingRequest(response_id=response_id, changed=changed, requested_at=timezone.now())],
+        [request],
         update_conflicts=True,
         unique_fields=["response"],
-        update_fields=["changed", "requested_at", "routed_at"],
+        update_fields=["changed", "requested_at", "routed_at", "attempts", "last_error"],
     )

@@ -317,3 +317,21 @@ def test_it_summarises_the_answers_when_the_customer_wrote_nothing(org, routed):
     action = routed({STOCK: False, STAFF_KNEW: True})
     assert action.words == ""
     assert action.summary == "No: Was what you needed in stock?"
+
+
+def test_a_changed_answer_retries_a_response_that_gave_up_routing(org, respond):
+    from actions.models import RoutingRequest
+    from actions.services import MAX_ROUTING_ATTEMPTS, routing_requests_route
+    from surveys.signals import response_submitted
+
+    response = respond({STOCK: False})
+    response_submitted.send(sender=type(response), response_id=response.pk, changed=False)
+    RoutingRequest.objects.filter(response=response).update(
+        attempts=MAX_ROUTING_ATTEMPTS, last_error="boom"
+    )
+    assert routing_requests_route() == 0  # given up on
+    response_submitted.send(sender=type(response), response_id=response.pk, changed=True)
+    request = RoutingRequest.objects.get(response=response)
+    assert request.attempts == 0 and request.last_error == ""
+    assert routing_requests_route() == 1
+    assert Action.objects.filter(response=response).count() == 1
