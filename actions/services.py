@@ -596,6 +596,12 @@ def routing_rule_move(*, rule: RoutingRule, direction: str) -> None:
                 RoutingRule.objects.filter(pk=each.pk).update(position=position)
 
 
+def routing_rule_set_active(*, rule: RoutingRule, active: bool) -> None:
+    """Switch a rule on or off to the state asked for; asking twice changes nothing more."""
+    RoutingRule.objects.filter(pk=rule.pk).update(active=active)
+    rule.active = active
+
+
 def routing_rule_next_position(*, org) -> int:
     last = RoutingRule.objects.filter(org=org).order_by("-position").first()
     return last.position + 1 if last else 0

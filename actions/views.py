@@ -301,9 +301,15 @@ def rule_move(request, code):
 @require_POST
 @owner_required
 def rule_toggle(request, code):
+    """Switch a rule on or off. The form posts the state it wants (not "flip it"), so a
+    double-click leaves the rule as the owner meant."""
     rule = _get_rule_for_owner(request, code)
-    RoutingRule.objects.filter(pk=rule.pk).update(active=not rule.active)
-    messages.success(request, f"Rule {'switched off' if rule.active else 'switched on'}.")
+    wanted = request.POST.get("active")
+    if wanted not in ("0", "1"):
+        messages.error(request, "Choose whether to switch the rule on or off.")
+        return redirect("actions:rules")
+    services.routing_rule_set_active(rule=rule, active=wanted == "1")
+    messages.success(request, f"Rule {'switched on' if wanted == '1' else 'switched off'}.")
     return redirect("actions:rules")
 
 

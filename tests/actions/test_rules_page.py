@@ -92,7 +92,7 @@ def test_it_edits_reorders_and_switches_off(owner_client, rules):
         third.pk,
         second.pk,
     ]
-    owner_client.post(f"/actions/rules/{first.code}/toggle/")
+    owner_client.post(f"/actions/rules/{first.code}/toggle/", {"active": "0"})
     assert not RoutingRule.objects.get(pk=first.pk).active
     response = owner_client.post(
         f"/actions/rules/{second.code}/",
@@ -128,3 +128,21 @@ def test_it_stores_and_escapes_hostile_rule_names(owner_client, org, rules):
         )
         assert RoutingRule.objects.get(pk=rules[0].pk).name == text.strip()
         assert text.encode() not in owner_client.get("/actions/rules/").content or "<" not in text
+
+
+def test_it_switches_a_rule_to_the_state_posted_so_a_double_click_does_not_flip_back(
+    owner_client, rules
+):
+    first = rules[0]
+    page = owner_client.get("/actions/rules/").content.decode()
+    assert 'name="active" value="0"' in page  # the form posts the state it wants
+    for _ in range(2):  # a double-click
+        response = owner_client.post(f"/actions/rules/{first.code}/toggle/", {"active": "0"})
+        assert response.status_code == 302
+    assert not RoutingRule.objects.get(pk=first.pk).active
+    for _ in range(2):
+        owner_client.post(f"/actions/rules/{first.code}/toggle/", {"active": "1"})
+    assert RoutingRule.objects.get(pk=first.pk).active
+    # Without a state nothing changes.
+    owner_client.post(f"/actions/rules/{first.code}/toggle/")
+    assert RoutingRule.objects.get(pk=first.pk).active
