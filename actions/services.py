@@ -2,6 +2,7 @@
 (who, when, what) in the action's history. Nothing here deletes history."""
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -226,6 +227,41 @@ def _action_response_changed(action: Action, response: Response, answers, now) -
 # Working an action -----------------------------------------------------------------------
 
 
+def _locked(action: Action) -> Action:
+    """The action's row as it is now, locked until the transaction ends.
+
+    A page loads the action without a lock, and another request may change it before this
+    one is applied (a close while someone changes the status): every change re-reads the row
+    under the lock and checks and applies itself to that fresh copy, never the stale one.
+    """
+    return (
+        Action.objects.select_for_update(of=("self",))
+        .select_related("org", "owner__user", "customer", "touchpoint", "closed_by__user")
+        .get(pk=action.pk)
+    )  # fmt: skip
+
+
+def _copy_back(fresh: Action, action: Action) -> None:
+    """Leave the caller's instance as the row now is (views and tests keep using it)."""
+    if fresh is action:
+        return
+    for field in Action._meta.concrete_fields:
+        setattr(action, field.attname, getattr(fresh, field.attname))
+    for name in ("owner", "closed_by"):
+        if Action._meta.get_field(name).is_cached(fresh):
+            setattr(action, name, getattr(fresh, name))
+
+
+@contextmanager
+def _changing(action: Action):
+    """One change to an action: atomic, on the freshly locked row (so a status change is
+    never saved without its history event, and a refused change leaves nothing behind)."""
+    with transaction.atomic():
+        fresh = _locked(action)
+        yield fresh
+    _copy_back(fresh, action)
+
+
 def _touch(action: Action, now, *fields) -> None:
     action.updated_at = now
     action.save(update_fields=["updated_at", *fields])
@@ -241,8 +277,9 @@ def action_note_add(*, action: Action, actor: Membership, text: str, now=None) -
     text = clean_text(text)
     if not text:
         raise ActionError("Write a note first.")
-    event = _event(action, ActionEvent.Kind.NOTE, actor=actor, text=text, now=now)
-    _touch(action, now)
+    with _changing(action) as action:
+        event = _event(action, ActionEvent.Kind.NOTE, actor=actor, text=text, now=now)
+        _touch(action, now)
     return event
 
 
@@ -252,19 +289,21 @@ def action_reassign(
     now = now or timezone.now()
     if owner.org_id != action.org_id:
         raise ActionError("Choose someone in your business.")
-    if owner.pk == action.owner_id:
-        return
-    before = action.owner
-    action.owner = owner
-    _touch(action, now, "owner")
-    event = _event(
-        action, ActionEvent.Kind.REASSIGNED, actor=actor, now=now,
-        text=clean_text(reason, limit=1000),
-        data={"from": before.display_name if before else "", "to": owner.display_name},
-    )  # fmt: skip
-    if owner.pk != actor.pk:
-        _owner_email(action, key=f"action-assigned:{action.pk}:{event.pk}", kind="action_assigned",
-                     template="action-assigned", extra={"actor": actor})  # fmt: skip
+    with _changing(action) as action:
+        if owner.pk == action.owner_id:
+            return
+        before = action.owner
+        action.owner = owner
+        _touch(action, now, "owner")
+        event = _event(
+            action, ActionEvent.Kind.REASSIGNED, actor=actor, now=now,
+            text=clean_text(reason, limit=1000),
+            data={"from": before.display_name if before else "", "to": owner.display_name},
+        )  # fmt: skip
+        if owner.pk != actor.pk:
+            _owner_email(action, key=f"action-assigned:{action.pk}:{event.pk}",
+                         kind="action_assigned", template="action-assigned",
+                         extra={"actor": actor})  # fmt: skip
 
 
 def action_deadline_change(
@@ -275,17 +314,18 @@ def action_deadline_change(
     reason = clean_text(reason, limit=1000)
     if not reason:
         raise ActionError("Say why the deadline changes: it's a promise.")
-    _require_open(action)
     if due_at <= now:
         raise ActionError("The new deadline must be in the future.")
-    before = action.due_at
-    action.due_at = due_at
-    _schedule_notices(action, now)
-    if action.paused_at:
-        action.paused_at = now
-    _touch(action, now, "paused_at", *NOTICE_FIELDS)
-    _event(action, ActionEvent.Kind.DEADLINE_CHANGED, actor=actor, text=reason, now=now,
-           data={"from": before.isoformat(), "to": due_at.isoformat()})  # fmt: skip
+    with _changing(action) as action:
+        _require_open(action)
+        before = action.due_at
+        action.due_at = due_at
+        _schedule_notices(action, now)
+        if action.paused_at:
+            action.paused_at = now
+        _touch(action, now, "paused_at", *NOTICE_FIELDS)
+        _event(action, ActionEvent.Kind.DEADLINE_CHANGED, actor=actor, text=reason, now=now,
+               data={"from": before.isoformat(), "to": due_at.isoformat()})  # fmt: skip
 
 
 def _resume_clock(action: Action, actor, now) -> None:
@@ -321,20 +361,21 @@ def action_status_set(*, action: Action, actor: Membership, status: str, now=Non
     now = now or timezone.now()
     if status not in Action.OPEN_STATUSES:
         raise ActionError("Close an action with “what we did”.")
-    _require_open(action)
-    if status == action.status:
-        return
-    before = action.status
-    if before == Action.Status.WAITING:
-        _resume_clock(action, actor, now)
-    if status == Action.Status.WAITING:
-        action.paused_at = now
-    action.status = status
-    if action.first_reply_at is None and status != Action.Status.OPEN:
-        action.first_reply_at = now
-    _touch(action, now, "status", "paused_at", "first_reply_at", *NOTICE_FIELDS)
-    _event(action, ActionEvent.Kind.STATUS_CHANGED, actor=actor, now=now,
-           text=Action.Status(status).label, data={"from": before, "to": status})  # fmt: skip
+    with _changing(action) as action:
+        _require_open(action)
+        if status == action.status:
+            return
+        before = action.status
+        if before == Action.Status.WAITING:
+            _resume_clock(action, actor, now)
+        if status == Action.Status.WAITING:
+            action.paused_at = now
+        action.status = status
+        if action.first_reply_at is None and status != Action.Status.OPEN:
+            action.first_reply_at = now
+        _touch(action, now, "status", "paused_at", "first_reply_at", *NOTICE_FIELDS)
+        _event(action, ActionEvent.Kind.STATUS_CHANGED, actor=actor, now=now,
+               text=Action.Status(status).label, data={"from": before, "to": status})  # fmt: skip
 
 
 def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=None) -> None:
@@ -344,17 +385,18 @@ def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=
         name = clean_text(name, limit=40)
         if name and name.casefold() not in {w.casefold() for w in wanted}:
             wanted.append(name)
-    tags = []
-    for name in wanted[:10]:
-        tag = Tag.objects.filter(org=action.org, name__iexact=name).first()
-        tags.append(tag or Tag.objects.get_or_create(org=action.org, name=name)[0])
-    before = sorted(t.name for t in action.tags.all())
-    action.tags.set(tags)
-    after = sorted(t.name for t in tags)
-    if before != after:
-        _touch(action, now)
-        _event(action, ActionEvent.Kind.TAGGED, actor=actor, now=now, text=", ".join(after),
-               data={"from": before, "to": after})  # fmt: skip
+    with _changing(action) as action:
+        tags = []
+        for name in wanted[:10]:
+            tag = Tag.objects.filter(org=action.org, name__iexact=name).first()
+            tags.append(tag or Tag.objects.get_or_create(org=action.org, name=name)[0])
+        before = sorted(t.name for t in action.tags.all())
+        action.tags.set(tags)
+        after = sorted(t.name for t in tags)
+        if before != after:
+            _touch(action, now)
+            _event(action, ActionEvent.Kind.TAGGED, actor=actor, now=now, text=", ".join(after),
+                   data={"from": before, "to": after})  # fmt: skip
 
 
 def action_close(
@@ -371,42 +413,44 @@ def action_close(
             if status == Action.Status.DONE
             else "Say why not: the customer will read it."
         )
-    _require_open(action)
-    if action.status == Action.Status.WAITING:
-        _resume_clock(action, actor, now)
-    before = action.status
-    action.status = status
-    action.resolution = resolution
-    action.closed_at = now
-    action.closed_by = actor
-    action.closed_on_time = now <= action.due_at
-    if action.first_reply_at is None:
-        action.first_reply_at = now
-    _touch(action, now, "status", "resolution", "closed_at", "closed_by", "closed_on_time",
-           "first_reply_at", "paused_at", *NOTICE_FIELDS)  # fmt: skip
-    _event(action, ActionEvent.Kind.CLOSED, actor=actor, now=now, text=resolution,
-           data={"from": before, "to": status, "on_time": action.closed_on_time})  # fmt: skip
-    customer_hold_refresh(customer_ids=_customer_ids(action))
+    with _changing(action) as action:
+        _require_open(action)
+        if action.status == Action.Status.WAITING:
+            _resume_clock(action, actor, now)
+        before = action.status
+        action.status = status
+        action.resolution = resolution
+        action.closed_at = now
+        action.closed_by = actor
+        action.closed_on_time = now <= action.due_at
+        if action.first_reply_at is None:
+            action.first_reply_at = now
+        _touch(action, now, "status", "resolution", "closed_at", "closed_by", "closed_on_time",
+               "first_reply_at", "paused_at", *NOTICE_FIELDS)  # fmt: skip
+        _event(action, ActionEvent.Kind.CLOSED, actor=actor, now=now, text=resolution,
+               data={"from": before, "to": status, "on_time": action.closed_on_time})  # fmt: skip
+        customer_hold_refresh(customer_ids=_customer_ids(action))
 
 
 def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=None) -> None:
     """Open a closed action again with a fresh deadline (and fresh notices)."""
     now = now or timezone.now()
-    if action.is_open:
-        return
-    before = action.status
-    action.status = Action.Status.OPEN
-    action.closed_at = None
-    action.closed_by = None
-    action.closed_on_time = None
-    action.reopened_count += 1
-    action.due_at = deadlines.add_working_days(now, REOPEN_DEADLINE_DAYS, action.org)
-    _schedule_notices(action, now)
-    _touch(action, now, "status", "closed_at", "closed_by", "closed_on_time", "reopened_count",
-           *NOTICE_FIELDS)  # fmt: skip
-    _event(action, ActionEvent.Kind.REOPENED, actor=actor, now=now,
-           text=clean_text(reason, limit=1000), data={"from": before})  # fmt: skip
-    customer_hold_refresh(customer_ids=_customer_ids(action))
+    with _changing(action) as action:
+        if action.is_open:
+            return
+        before = action.status
+        action.status = Action.Status.OPEN
+        action.closed_at = None
+        action.closed_by = None
+        action.closed_on_time = None
+        action.reopened_count += 1
+        action.due_at = deadlines.add_working_days(now, REOPEN_DEADLINE_DAYS, action.org)
+        _schedule_notices(action, now)
+        _touch(action, now, "status", "closed_at", "closed_by", "closed_on_time",
+               "reopened_count", *NOTICE_FIELDS)  # fmt: skip
+        _event(action, ActionEvent.Kind.REOPENED, actor=actor, now=now,
+               text=clean_text(reason, limit=1000), data={"from": before})  # fmt: skip
+        customer_hold_refresh(customer_ids=_customer_ids(action))
 
 
 def action_merge(*, action: Action, actor: Membership, other: Action, now=None) -> None:
@@ -415,6 +459,16 @@ def action_merge(*, action: Action, actor: Membership, other: Action, now=None) 
     now = now or timezone.now()
     if other.org_id != action.org_id or other.pk == action.pk:
         raise ActionError("Choose another action of your business.")
+    with transaction.atomic():
+        # Both rows locked, always in the same order, so two merges at once can't deadlock.
+        first, second = sorted([action, other], key=lambda a: a.pk)
+        locked = {a.pk: a for a in (_locked(first), _locked(second))}
+        _action_merge(locked[action.pk], actor, locked[other.pk], now)
+    _copy_back(locked[action.pk], action)
+    _copy_back(locked[other.pk], other)
+
+
+def _action_merge(action: Action, actor: Membership, other: Action, now) -> None:
     _require_open(action)
     moved = list(other.links.select_related("response__customer"))
     ActionResponse.objects.filter(action=other).update(action=action, linked_at=now)
@@ -444,15 +498,16 @@ def action_link_response(
     now = now or timezone.now()
     if response.org_id != action.org_id:
         raise ActionError("Choose feedback of your business.")
-    _require_open(action)
-    if ActionResponse.objects.filter(response=response).exists():
-        raise ActionError("That feedback already belongs to an action.")
-    ActionResponse.objects.create(action=action, response=response, linked_at=now)
-    _event(action, ActionEvent.Kind.LINKED, actor=actor, now=now,
-           text=f"Feedback from {response.customer.public_name} linked.",
-           data={"response": response.pk})  # fmt: skip
-    _touch(action, now)
-    customer_hold_refresh(customer_ids=[response.customer_id])
+    with _changing(action) as action:
+        _require_open(action)
+        if ActionResponse.objects.filter(response=response).exists():
+            raise ActionError("That feedback already belongs to an action.")
+        ActionResponse.objects.create(action=action, response=response, linked_at=now)
+        _event(action, ActionEvent.Kind.LINKED, actor=actor, now=now,
+               text=f"Feedback from {response.customer.public_name} linked.",
+               data={"response": response.pk})  # fmt: skip
+        _touch(action, now)
+        customer_hold_refresh(customer_ids=[response.customer_id])
 
 
 # Closing the loop ------------------------------------------------------------------------
@@ -499,29 +554,36 @@ def loop_message_send(
     """Queue the loop-closing email to every customer linked to the closed action, from the
     business with reply-to the member, each ending "Did this sort it out? Yes / No"."""
     now = now or timezone.now()
-    if action.is_open:
-        raise ActionError("Close the action before telling the customer.")
     subject, body = clean_text(subject, limit=200), clean_text(body)
     if not subject or not body:
         raise ActionError("Write the message (and its subject) first.")
     messages = []
-    for response in loop_recipients(action):
-        message = LoopMessage.objects.create(
-            action=action, response=response, subject=subject, body=body, sent_by=actor,
-            created_at=now, queued_at=now,
-        )  # fmt: skip
-        email_queue(
-            key=f"loop:{message.pk}", kind="loop_message", to=response.customer.email,
-            template="loop-message", org=action.org, reply_to=actor.user.email,
-            context={"message": message, "customer": response.customer, "response": response,
-                     "token": response.invitation.token, "sender": actor},
-        )  # fmt: skip
-        _event(action, ActionEvent.Kind.EMAIL_OUT, actor=actor, now=now,
-               text=f"Told {response.customer.public_name} what we did.",
-               data={"loop_message": str(message.code)})  # fmt: skip
-        messages.append(message)
-    if messages:
-        _touch(action, now)
+    # Under the action's lock, and the recipients worked out afresh: a double-click's second
+    # send waits for the first, then finds everyone already told and sends nothing.
+    with _changing(action) as action:
+        if action.is_open:
+            raise ActionError("Close the action before telling the customer.")
+        closing = int(action.closed_at.timestamp() * 1_000_000)
+        for response in loop_recipients(action):
+            message = LoopMessage.objects.create(
+                action=action, response=response, subject=subject, body=body, sent_by=actor,
+                created_at=now, queued_at=now,
+            )  # fmt: skip
+            # One email per customer per closing, whatever else goes wrong.
+            email_queue(
+                key=f"loop:{action.pk}:{response.pk}:{closing}", kind="loop_message",
+                to=response.customer.email, template="loop-message", org=action.org,
+                reply_to=actor.user.email,
+                context={"message": message, "customer": response.customer,
+                         "response": response, "token": response.invitation.token,
+                         "sender": actor},
+            )  # fmt: skip
+            _event(action, ActionEvent.Kind.EMAIL_OUT, actor=actor, now=now,
+                   text=f"Told {response.customer.public_name} what we did.",
+                   data={"loop_message": str(message.code)})  # fmt: skip
+            messages.append(message)
+        if messages:
+            _touch(action, now)
     return messages
 
 

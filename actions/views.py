@@ -244,8 +244,11 @@ def tell(request, code):
                 sent = services.loop_message_send(action=action, actor=request.member,
                                                   subject=form.cleaned_data["subject"],
                                                   body=form.cleaned_data["body"])  # fmt: skip
-            messages.success(request, f"Your message is on its way to {len(sent)} "
-                                      f"customer{'s' if len(sent) != 1 else ''}.")  # fmt: skip
+            if sent:
+                messages.success(request, f"Your message is on its way to {len(sent)} "
+                                          f"customer{'s' if len(sent) != 1 else ''}.")  # fmt: skip
+            else:  # a double-click: the first click already told them
+                messages.info(request, "Every customer here has already been told.")
             return redirect(action)
         preview = form.cleaned_data
     first = recipients[0] if recipients else None
