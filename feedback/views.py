@@ -5,6 +5,7 @@ from functools import wraps
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -320,10 +321,20 @@ _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,60}$")
 
 
 def _public_context(org) -> dict:
-    # Cached HTML is shared by every visitor: it must carry no CSRF token, and the CSP nonce
-    # is a placeholder swapped for this request's nonce when the page is served.
+    # Cached HTML is shared by every visitor: it must carry nothing of the visitor who happened
+    # to render it (no CSRF token, flash messages, user or membership), and the CSP nonce is a
+    # placeholder swapped for this request's nonce when the page is served.
     return {"org": org, "current_org": org, "csrf_token": "", "member": None,
+            "messages": [], "user": AnonymousUser(), "perms": None, "request": None,
             "csp_nonce": wallcache.NONCE_PLACEHOLDER}  # fmt: skip
+
+
+def _render_public(template: str, context: dict, org) -> str:
+    """Render a cached public page. No request, so no context processor adds (or, for flash
+    messages, consumes) anything of this visitor's; times in the organisation's zone, whoever
+    renders it first."""
+    with timezone.override(org.tz):
+        return render_to_string(template, _public_context(org) | context)
 
 
 def _cacheable(html: str) -> tuple[bytes, ...]:
@@ -360,7 +371,7 @@ def wall(request, slug):
             page = paginator.page(number)
         except (EmptyPage, PageNotAnInteger):
             raise Http404("No such page.") from None
-        context = _public_context(org) | {
+        context = {
             "page": page,
             "touchpoint": touchpoint,
             "touchpoints": queries.wall_touchpoints(org),
@@ -368,7 +379,7 @@ def wall(request, slug):
             "promises_sentence": stats.PROMISES_KEPT_SENTENCE,
             "site_url": settings.SITE_URL,
         }
-        html = render_to_string("feedback/wall.html", context, request=request)
+        html = _render_public("feedback/wall.html", context, org)
         return _cacheable(html), [entry.response_id for entry in page]
 
     html = wallcache.cached_wall(slug, f"page:{number}:{wanted}", build)
@@ -392,12 +403,12 @@ def _frameable(view):
 def wall_embed(request, slug):
     def build(org):
         entries = list(queries.live_entries(org)[:3])
-        context = _public_context(org) | {
+        context = {
             "entries": entries,
             "figures": _wall_figures(org),
             "site_url": settings.SITE_URL,
         }
-        html = render_to_string("feedback/wall_embed.html", context, request=request)
+        html = _render_public("feedback/wall_embed.html", context, org)
         return _cacheable(html), [entry.response_id for entry in entries]
 
     html = wallcache.cached_wall(slug, "embed", build)
@@ -408,7 +419,8 @@ def wall_embed(request, slug):
 def wall_feed(request, slug):
     def build(org):
         feed = WallFeed()
-        response = feed(request, slug=slug)
+        with timezone.override(org.tz):
+            response = feed(request, slug=slug)
         return (response.content, response["Content-Type"]), [e.response_id for e in feed.shown]
 
     content, content_type = wallcache.cached_wall(slug, "feed", build)
