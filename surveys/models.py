@@ -1,3 +1,4 @@
+import re
 import secrets
 import uuid
 
@@ -14,6 +15,22 @@ MAX_TEXT = 5000
 def new_token() -> str:
     """An unguessable customer token: 192 random bits, URL-safe."""
     return secrets.token_urlsafe(24)
+
+
+# A word that reads like a host name ("example.net", "shop.co.uk"): never a person's name.
+_HOST_LIKE = re.compile(r"(?:[^\W_][\w-]*\.)+[^\W\d_]{2,}\.?", re.IGNORECASE)
+
+
+def _address_like(word: str) -> bool:
+    """True for an email address, a URL or a host name: text that identifies, not a name."""
+    lowered = word.lower()
+    return (
+        "@" in word
+        or "://" in word
+        or lowered.startswith("www.")
+        or "/" in word
+        or bool(_HOST_LIKE.fullmatch(word.strip("()[]<>,;:\"'")))
+    )
 
 
 class OrgQuerySet(models.QuerySet):
@@ -54,7 +71,9 @@ class Customer(models.Model):
     @property
     def public_name(self) -> str:
         """First name and initial of the last name: how the wall attributes a quote."""
-        parts = self.name.split()
+        # A "name" is often whatever the till had, sometimes the customer's address or a
+        # link: the public wall never shows one of those.
+        parts = [part for part in self.name.split() if not _address_like(part)]
         if not parts:
             return "A customer"
         if len(parts) == 1:
