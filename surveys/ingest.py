@@ -164,6 +164,12 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
             values["metadata"] = [f"Keep metadata small: at most {MAX_METADATA_BYTES} bytes."]
     if touchpoint is None:
         raise InputError(404, {"touchpoint": [f"This business has no touchpoint {slug!r}."]})
+    if not touchpoint.active:
+        # Switched off means "don't survey these": the same as an unknown touchpoint.
+        raise InputError(
+            404,
+            {"touchpoint": [f"The touchpoint {slug!r} is switched off: switch it on to survey."]},
+        )
     if values:
         raise InputError(422, values)
     return InteractionInput(

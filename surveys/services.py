@@ -246,7 +246,8 @@ def _skip_reason(invitation: Invitation, version, now, surveyed: dict) -> str:
         return reasons.BOUNCED
     if customer.survey_hold:
         return reasons.OPEN_ACTION
-    if version is None:
+    # Switched off after the interaction was recorded: nobody wants this survey sent any more.
+    if version is None or not invitation.interaction.touchpoint.active:
         return reasons.NO_SURVEY
     last = surveyed.get(customer.pk, customer.last_surveyed_at)
     if org.fatigue_days and last and last > now - timedelta(days=org.fatigue_days):
@@ -429,6 +430,7 @@ def _remind_batch(now, batch, connection) -> tuple[int, int]:
                 or customer.opted_out_at
                 or customer.bounced_at
                 or invitation.survey_version is None
+                or not invitation.interaction.touchpoint.active
             ):
                 invitation.reminder_due_at = None
                 continue

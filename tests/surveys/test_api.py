@@ -94,6 +94,17 @@ def test_an_unknown_touchpoint_is_404(api, touchpoint):
     assert "touchpoint" in response.json()["errors"]
 
 
+def test_a_switched_off_touchpoint_is_404_and_says_so(api, touchpoint):
+    touchpoint.active = False
+    touchpoint.save(update_fields=["active"])
+    response = api.post(URL, payload())
+    assert response.status_code == 404
+    assert "switched off" in response.json()["errors"]["touchpoint"][0]
+    batch = api.post(BATCH, {"interactions": [payload()]})
+    assert batch.json()["results"][0]["status"] == 404
+    assert Interaction.objects.count() == 0
+
+
 def test_an_unknown_staff_member_is_422(api, touchpoint, outsider):
     response = api.post(URL, payload(staff=outsider.user.email))
     assert response.status_code == 422

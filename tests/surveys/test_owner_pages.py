@@ -214,6 +214,16 @@ def test_csv_upload_previews_with_per_row_errors_and_imports_only_when_confirmed
     assert Interaction.objects.count() == 2
 
 
+def test_csv_rows_for_a_switched_off_touchpoint_are_not_imported(owner_client, touchpoint):
+    touchpoint.active = False
+    touchpoint.save(update_fields=["active"])
+    text = "email,touchpoint\npat@example.com,repair\n"
+    preview = owner_client.post("/surveys/import/", {"file": csv_file(text)})
+    assert "switched off" in preview.content.decode()
+    owner_client.post("/surveys/import/", {"content": text, "confirm": "yes"})
+    assert Interaction.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

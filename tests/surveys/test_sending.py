@@ -42,6 +42,27 @@ def test_it_sends_a_due_invitation_once(touchpoint, teammate):
     assert OutgoingEmail.objects.get().key == f"invitation:{invitation.pk}"
 
 
+def test_a_touchpoint_switched_off_after_ingest_sends_nothing(touchpoint):
+    invitation = due_invitation(touchpoint)
+    touchpoint.active = False
+    touchpoint.save(update_fields=["active"])
+    assert invitations_send_due(now=timezone.now()) == 0
+    assert len(mail.outbox) == 0
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SKIPPED
+    assert invitation.skip_reason == Invitation.SkipReason.NO_SURVEY
+
+
+def test_a_touchpoint_switched_off_after_sending_gets_no_reminder(touchpoint):
+    invitation = due_invitation(touchpoint)
+    invitations_send_due(now=timezone.now())
+    invitation.refresh_from_db()
+    touchpoint.active = False
+    touchpoint.save(update_fields=["active"])
+    assert invitations_send_due(now=invitation.reminder_due_at + timedelta(minutes=1)) == 0
+    assert len(mail.outbox) == 1
+
+
 def test_the_email_has_both_parts_branding_and_one_click_links(org, touchpoint, teammate):
     org.reply_to = "hello@alpha.example"
     org.save()
