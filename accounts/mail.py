@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -31,7 +31,12 @@ from .models import Organisation, OutgoingEmail
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+# A failing email waits 1, 2, 4 … 64 minutes, then 2 hours between tries: the last of 18
+# attempts comes about 22 hours after the first, so a provider outage of most of a day loses
+# nothing. Only then is it marked failed.
+MAX_ATTEMPTS = 18
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(hours=2)
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
 
 
@@ -174,6 +179,11 @@ def _reopen(connection) -> None:
         connection.open()
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try (1 for the first)."""
+    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16), LONGEST_WAIT)
+
+
 def _send(outgoing: OutgoingEmail, connection, now) -> str:
     """Hand one claimed row to the provider. Return "" when it went out, else the error,
     which is already recorded on the row."""
@@ -187,7 +197,8 @@ def _send(outgoing: OutgoingEmail, connection, now) -> str:
         outgoing.last_error = (str(exc) or exc.__class__.__name__)[:2000]
         if outgoing.attempts >= MAX_ATTEMPTS:
             outgoing.failed_at = now
-        outgoing.save(update_fields=["attempts", "last_error", "failed_at"])
+        outgoing.next_attempt_at = now + retry_delay(outgoing.attempts)
+        outgoing.save(update_fields=["attempts", "last_error", "failed_at", "next_attempt_at"])
         _reopen(connection)
         return outgoing.last_error
     return ""
@@ -221,7 +232,7 @@ def email_send_queued(*, now=None, batch: int = 200) -> int:
         rows = list(
             OutgoingEmail.objects.queued()
             .filter(created_at__lte=now)
-            .exclude(attempts__gt=0, created_at__gt=now - timedelta(minutes=1))
+            .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
             .select_for_update(skip_locked=True)
             .order_by("created_at")[:batch]
         )

@@ -285,6 +285,8 @@ class OutgoingEmail(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # After a failure, not before this (backing off); None: as soon as the sweep gets to it.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=250, blank=True)
 
     objects = OutgoingEmailQuerySet.as_manager()
@@ -293,7 +295,7 @@ class OutgoingEmail(models.Model):
         indexes = [
             # send_queued_emails: the small set of emails still waiting to go out.
             models.Index(
-                fields=["created_at"],
+                fields=["created_at", "next_attempt_at"],
                 name="outgoing_email_queued",
                 condition=Q(sent_at=None, failed_at=None),
             ),
