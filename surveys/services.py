@@ -612,8 +612,20 @@ def response_save(
         and not (changed_fields or words_changed or consent_changed)
     ):
         return response, False
-    first_submission = response is None or response.submitted_at is None
     with transaction.atomic():
+        if response is None:
+            # An autosave and a submit can both be "the first save": lock the invitation so
+            # the second waits for the first and then finds its response instead of creating
+            # another (the one-to-one would refuse it with an IntegrityError, a 500).
+            locked = (
+                Invitation.objects.select_for_update(of=("self",))
+                .select_related("response")
+                .get(pk=invitation.pk)
+            )
+            response = getattr(locked, "response", None)
+            if response is not None:
+                invitation.response = response
+        first_submission = response is None or response.submitted_at is None
         if response is None:
             response = Response.objects.create(
                 org_id=invitation.org_id,

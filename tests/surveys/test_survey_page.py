@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from surveys.models import Answer, Response
@@ -151,7 +152,8 @@ def test_submitting_saves_answers_words_and_consent(
     django_capture_on_commit_callbacks,
     django_assert_max_num_queries,
 ):
-    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(6):
+    # 7: the first save locks the invitation row, so a racing autosave can't create a second.
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(7):
         response = client.post(page(invitation), full_form(questions))
     assert response.status_code == 302
     assert response["Location"] == f"/s/{invitation.token}/thanks/"
@@ -255,3 +257,74 @@ def test_guessing_tokens_is_rate_limited(client, invitation, settings):
 def test_the_page_rejects_other_methods(client, invitation):
     assert client.put(page(invitation)).status_code == 405
     assert client.post(f"/s/{invitation.token}/thanks/").status_code == 405
+
+
+def _fresh(invitation):
+    """The invitation as a request loads it, with "no response yet" cached on it."""
+    from surveys.models import Invitation
+
+    return Invitation.objects.select_related("org", "response").get(pk=invitation.pk)
+
+
+def test_a_second_first_save_becomes_an_update_not_a_500(
+    invitation, questions, signals, django_capture_on_commit_callbacks
+):
+    from surveys.services import answer_fields, response_save
+
+    first, second = _fresh(invitation), _fresh(invitation)  # both loaded before either saves
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        response_save(
+            invitation=first, answers={questions[0]: answer_fields(questions[0], "yes")},
+            existing={}, now=now,
+        )  # fmt: skip
+        saved, changed = response_save(
+            invitation=second, answers={questions[1]: answer_fields(questions[1], "yes")},
+            existing={}, verbatim="Quick and friendly.", now=now,
+        )  # fmt: skip
+    assert changed
+    assert Response.objects.count() == 1
+    assert saved.pk == Response.objects.get().pk
+    assert Response.objects.get().verbatim == "Quick and friendly."
+    assert Answer.objects.filter(response=saved).count() == 2
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="two transactions racing for a row lock need PostgreSQL",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_first_saves_racing_make_one_response(invitation, questions):
+    import threading
+
+    from django.db import connections
+
+    from surveys.services import answer_fields, response_save
+
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def save(question, value):
+        try:
+            fresh = _fresh(invitation)
+            barrier.wait()
+            response_save(
+                invitation=fresh, answers={question: answer_fields(question, value)},
+                existing={}, now=timezone.now(),
+            )  # fmt: skip
+        except Exception as exc:  # the failure is what the test reports
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=save, args=(questions[0], "yes")),
+        threading.Thread(target=save, args=(questions[1], "no")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Response.objects.count() == 1
+    assert Answer.objects.count() == 2
