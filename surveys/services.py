@@ -617,12 +617,10 @@ def response_save(
             # An autosave and a submit can both be "the first save": lock the invitation so
             # the second waits for the first and then finds its response instead of creating
             # another (the one-to-one would refuse it with an IntegrityError, a 500).
-            locked = (
-                Invitation.objects.select_for_update(of=("self",))
-                .select_related("response")
-                .get(pk=invitation.pk)
-            )
-            response = getattr(locked, "response", None)
+            # Two statements: a locking read joined to the response would keep the snapshot
+            # from before the wait and still see no response.
+            list(Invitation.objects.select_for_update().filter(pk=invitation.pk).values("pk"))
+            response = Response.objects.filter(invitation_id=invitation.pk).first()
             if response is not None:
                 invitation.response = response
         first_submission = response is None or response.submitted_at is None

@@ -152,8 +152,9 @@ def test_submitting_saves_answers_words_and_consent(
     django_capture_on_commit_callbacks,
     django_assert_max_num_queries,
 ):
-    # 7: the first save locks the invitation row, so a racing autosave can't create a second.
-    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(7):
+    # 8: the first save locks the invitation row and looks again for a response, so a racing
+    # autosave can't create a second.
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(8):
         response = client.post(page(invitation), full_form(questions))
     assert response.status_code == 302
     assert response["Location"] == f"/s/{invitation.token}/thanks/"
