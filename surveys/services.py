@@ -403,7 +403,9 @@ def _mark_sent(invitation, version, now) -> None:
     invitation.attempts += 1
     invitation.expires_at = now + timedelta(days=org.invitation_expiry_days)
     days = org.survey_reminder_days
-    reminder_at = now + timedelta(days=days) if days else None
+    # Reminders keep the quiet hours too: N days after a morning send can land before
+    # 08:00 once the clocks go back.
+    reminder_at = quiet_hours_move(org=org, when=now + timedelta(days=days)) if days else None
     invitation.reminder_due_at = (
         reminder_at if reminder_at and reminder_at < invitation.expires_at else None
     )

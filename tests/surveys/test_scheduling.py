@@ -155,6 +155,21 @@ def test_it_reminds_once_after_the_reminder_days_unless_answered(org, touchpoint
     assert asked.reminded_at is not None
 
 
+def test_a_reminder_keeps_the_quiet_hours_across_the_autumn_clock_change(org, touchpoint):
+    # Sent 07:30 UTC = 08:30 BST on Thursday 22 October 2026; London falls back early on
+    # Sunday 25th, so three days later 07:30 UTC is 07:30 GMT: quiet until 08:00 GMT.
+    start = utc(2026, 10, 22, 6, 30)
+    invitation = _record(org, touchpoint, "pat@example.com", start, start)
+    sent_at = utc(2026, 10, 22, 7, 30)
+    assert invitations_send_due(now=sent_at) == 1
+    invitation.refresh_from_db()
+    assert invitation.reminder_due_at == utc(2026, 10, 25, 8, 0)
+    assert invitations_send_due(now=utc(2026, 10, 25, 7, 30)) == 0
+    assert len(mail.outbox) == 1
+    assert invitations_send_due(now=utc(2026, 10, 25, 8, 0)) == 1
+    assert len(mail.outbox) == 2
+
+
 def test_reminders_can_be_turned_off(org, touchpoint):
     org.survey_reminder_days = 0
     org.save()
