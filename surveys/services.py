@@ -281,8 +281,10 @@ def _active_versions(invitations) -> dict[int, tuple[SurveyVersion, list[Questio
 
 
 def _claim(queryset, batch):
+    # The customers are locked too: a parallel sweep holding another invitation for the same
+    # customer skips this one until it has committed last_surveyed_at, so fatigue holds.
     return list(
-        queryset.select_for_update(skip_locked=True, of=("self",))
+        queryset.select_for_update(skip_locked=True, of=("self", "customer"))
         .select_related(
             "org", "customer", "interaction__touchpoint", "interaction__staff__user"
         )

@@ -219,3 +219,59 @@ def test_a_real_worker_running_sweeps_in_parallel_sends_each_once(touchpoint, se
     assert OutgoingEmail.objects.filter(sent_at__isnull=False).count() == len(invitations)
     if sent is not None:
         assert sent == len(invitations)
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_never_ask_one_customer_twice_within_the_fatigue_days(touchpoint, monkeypatch):
+    from django.db import connections
+
+    from surveys import services
+    from tests.factories import make_customer
+
+    now = timezone.now()
+    customers = [make_customer(touchpoint.org) for _ in range(5)]
+    # Each customer has two due invitations, in different batches of five.
+    for round_ in range(2):
+        for index, customer in enumerate(customers):
+            make_invitation(
+                touchpoint, customer=customer, status=Invitation.Status.SCHEDULED,
+                sent_at=None, survey_version=None, occurred_at=now - timedelta(hours=1),
+                due_at=now - timedelta(minutes=30 - round_ * 10 - index),
+            )  # fmt: skip
+    first_inside, second_done = threading.Event(), threading.Event()
+    send_batch = services.email_send_batch
+
+    def held_send(emails, **kwargs):
+        # The first sweep holds its transaction open while the second one claims.
+        if threading.current_thread().name == "first":
+            first_inside.set()
+            second_done.wait(10)
+        return send_batch(emails, **kwargs)
+
+    monkeypatch.setattr(services, "email_send_batch", held_send)
+
+    def first():
+        try:
+            invitations_send_due(now=now, batch=5)
+        finally:
+            first_inside.set()
+            connections.close_all()
+
+    def second():
+        try:
+            first_inside.wait(10)
+            invitations_send_due(now=now, batch=5)
+        finally:
+            second_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=first, name="first"), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    invitations_send_due(now=now, batch=5)  # whatever the second sweep left
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(c.email for c in customers)
+    assert Invitation.objects.filter(status="sent").count() == 5
+    assert Invitation.objects.filter(skip_reason=Invitation.SkipReason.FATIGUE).count() == 5
