@@ -36,9 +36,9 @@ def test_healthz_rejects_post(client, db):
 
 
 def test_demo_is_idempotent_and_prints_json(db, capsys):
-    call_command("demo", "--json")
+    call_command("demo", "--json", "--force")
     first = json.loads(capsys.readouterr().out)
-    call_command("demo", "--json")
+    call_command("demo", "--json", "--force")
     second = json.loads(capsys.readouterr().out)
     assert first == second
     assert set(first) >= {"org_slug", "owner", "staff", "api_token", "touchpoints"}
@@ -51,7 +51,7 @@ def test_demo_is_idempotent_and_prints_json(db, capsys):
 
 
 def test_the_demo_owner_can_log_in_and_reach_the_dashboard(client, db, capsys):
-    call_command("demo", "--json")
+    call_command("demo", "--json", "--force")
     demo = json.loads(capsys.readouterr().out)
     assert client.login(email=demo["owner"]["email"], password=demo["owner"]["password"])
     response = client.get("/", follow=True)

@@ -1,6 +1,7 @@
 import json
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import demo as accounts_demo
@@ -16,8 +17,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even with DEBUG off. The demo logins use a password printed in the README.",
+        )
 
     def handle(self, *args, **options):
+        # The demo owner's password is public: on a real site it is an open door.
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "DEBUG is off, so this looks like a real site: the demo creates logins whose "
+                "password is published in the README. Refusing. Use --force if you really "
+                "want the demo business here."
+            )
         with transaction.atomic():
             people = accounts_demo.seed()
             touchpoints = surveys_demo.seed(people)
