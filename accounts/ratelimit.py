@@ -1,5 +1,6 @@
 """Small fixed-window counters in the shared cache, for things strangers can try repeatedly."""
 
+import ipaddress
 import time
 
 from django.conf import settings
@@ -7,7 +8,20 @@ from django.core.cache import cache
 
 
 def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    """The visitor's address. Behind ``HEARD["TRUSTED_PROXY_COUNT"]`` proxies that each append
+    to X-Forwarded-For, it is that many entries from the right: anything further left was
+    written by the client and may be made up. With no proxies the header is ignored."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.HEARD.get("TRUSTED_PROXY_COUNT", 0)
+    if proxies <= 0:
+        return remote
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(forwarded) < proxies or not forwarded[-proxies]:
+        return remote  # not through the proxies (or a mangled header): the socket's address
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return remote
 
 
 def token_miss_over_limit(request) -> tuple[bool, int]:
