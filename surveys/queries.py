@@ -3,7 +3,8 @@
 import functools
 
 from django.db import connection
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import Membership, Organisation, User
 
@@ -164,13 +165,25 @@ def survey_page_data(invitation: Invitation) -> tuple[list, dict[int, Answer]]:
     return questions, answers
 
 
+def _count_per_survey(queryset, survey_path: str):
+    """A correlated COUNT per survey: no join of touchpoints × responses to de-duplicate."""
+    counted = (
+        queryset.filter(**{survey_path: OuterRef("pk")})
+        .order_by()
+        .values(survey_path)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
 def surveys_for_org(org):
     current = SurveyVersion.objects.order_by("-number")
     return (
         Survey.objects.for_org(org)
         .annotate(
-            touchpoint_count=Count("touchpoints", distinct=True),
-            response_count=Count("versions__responses", distinct=True),
+            touchpoint_count=_count_per_survey(Touchpoint.objects.all(), "survey"),
+            response_count=_count_per_survey(Response.objects.all(), "survey_version__survey"),
         )
         .prefetch_related(Prefetch("versions", queryset=current.prefetch_related("questions")))
     )

@@ -144,6 +144,37 @@ def test_the_index_lists_without_n_plus_one(
         assert owner_client.get("/surveys/").status_code == 200
 
 
+def test_the_index_counts_touchpoints_and_responses_without_multiplying_them(
+    owner_client, org, touchpoint, django_assert_num_queries
+):
+    from surveys.queries import surveys_for_org
+    from tests.factories import make_survey, make_touchpoint
+
+    survey = touchpoint.survey
+    make_touchpoint(org, slug="visit", survey=survey)
+    for _ in range(3):
+        make_response(make_invitation(touchpoint))
+    make_survey(org, name="Unused")
+    counts = {s.name: (s.touchpoint_count, s.response_count) for s in surveys_for_org(org)}
+    assert counts == {survey.name: (2, 3), "Unused": (0, 0)}
+    assert "DISTINCT" not in str(surveys_for_org(org).query).upper()
+    few = _index_queries(owner_client)
+    for i in range(5):
+        make_touchpoint(org, slug=f"tp{i}", survey=make_survey(org, name=f"S{i}"))
+    with django_assert_num_queries(few):  # the same with seven surveys as with two
+        html = owner_client.get("/surveys/").content.decode()
+    assert "2 touchpoints" in html and "0 touchpoints" in html
+
+
+def _index_queries(client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/surveys/")
+    return len(captured)
+
+
 def test_send_now_schedules_an_invitation_the_sweep_sends(owner_client, org, touchpoint, teammate):
     from django.utils import timezone
 
