@@ -4,9 +4,9 @@ from actions.models import Action, ActionEvent, LoopMessage, RoutingRule
 
 
 def test_the_demo_leaves_actions_in_varied_states_and_is_idempotent(db, capsys):
-    call_command("demo")
+    call_command("demo", "--force")
     first = (Action.objects.count(), ActionEvent.objects.count(), LoopMessage.objects.count())
-    call_command("demo")
+    call_command("demo", "--force")
     assert (
         Action.objects.count(),
         ActionEvent.objects.count(),
