@@ -299,17 +299,6 @@ def overdue_actions(org, now: datetime, touchpoint=None, limit: int = 8) -> list
     return found
 
 
-def top_tags(org, window: stats.Window, touchpoint=None, limit: int = 10) -> list[dict]:
-    """The tags members put most on actions opened, due or closed in the window."""
-    return action_numbers(org, window, touchpoint, tag_limit=limit).tags
-
-
-def promises_by_person(org, window: stats.Window, touchpoint=None) -> list[dict]:
-    """Per action owner, ordered by name: promises kept of promises due, and loops closed.
-    Deliberately nothing else: no customer scores per person (DESIGN.md)."""
-    return action_numbers(org, window, touchpoint, with_tags=False).people
-
-
 def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
     """Everything the owner's dashboard shows. Fifteen queries or so, whatever the size."""
     window = stats.window_for(org, days, now)

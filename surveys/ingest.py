@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import Membership
 
-from .models import Customer, Touchpoint
+from .models import Touchpoint
 
 MAX_METADATA_BYTES = 4000
 MAX_REFERENCE = 200
@@ -176,11 +176,3 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
         email=email, name=name.strip(), locale=locale.strip(), touchpoint=touchpoint,
         staff=staff, occurred_at=occurred_at, reference=reference, metadata=metadata,
     )  # fmt: skip
-
-
-def customer_email_is_valid(email: str) -> bool:
-    try:
-        validate_email(email)
-    except ValidationError:
-        return False
-    return len(email) <= Customer._meta.get_field("email").max_length
