@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 
 from django.conf import settings
@@ -62,8 +62,12 @@ def org_from_email(org: Organisation | None) -> str:
     address = settings.DEFAULT_FROM_EMAIL
     if "<" in address:
         address = address.split("<", 1)[1].rstrip(">")
-    name = _clean_header(org.from_name).replace('"', "'")
-    return f'"{name}" <{address}>'
+    # headerregistry quotes the display name properly: quotes, commas and a trailing
+    # backslash in a business's name can't break out of it.
+    # "=?" would start an RFC 2047 encoded word, which Django decodes while checking the
+    # address: a name hiding a line break in one would make every email refuse to send.
+    name = _clean_header(org.from_name).replace("=?", "= ?")
+    return str(Address(display_name=name, addr_spec=address))
 
 
 def email_build(

@@ -3,6 +3,7 @@ import smtplib
 import threading
 import time
 from email import message_from_bytes
+from email.utils import parseaddr
 
 import pytest
 from django.core import mail
@@ -12,7 +13,8 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.mail import email_build, email_queue, email_send_batch, email_send_queued
-from accounts.models import ApiToken, Membership, OutgoingEmail, User
+from accounts.models import ApiToken, Membership, Organisation, OutgoingEmail, User
+from tests.hostile import hostile_strings
 
 
 def test_it_answers_healthz_with_database_and_broker(client, db, settings):
@@ -208,3 +210,17 @@ def test_the_development_backend_writes_each_email_to_its_own_eml_file(db, setti
     parsed = [message_from_bytes(f.read_bytes()) for f in files]
     assert sorted(m["Subject"] for m in parsed) == ["Test message 1", "Test message 2"]
     assert all(m["To"] == "pat@example.com" for m in parsed)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Bob\\", 'Spokes "&" Sprockets', "A, B <x@y.example>", *hostile_strings("header_injection")],
+)
+def test_the_from_header_keeps_the_sending_address_whatever_the_business_is_called(db, name):
+    org = Organisation.objects.create(name=name, slug="odd-name")
+    email_queue(key="from:1", kind="test", to="pat@example.com", template="test",
+                context={"n": 1}, org=org)  # fmt: skip
+    email_send_queued()
+    message = mail.outbox[0].message()
+    assert parseaddr(str(message["From"]))[1] == "heard@localhost"
+    assert message["Bcc"] is None and message["X-Injected"] is None
