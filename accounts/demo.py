@@ -55,9 +55,12 @@ def seed() -> DemoPeople:
     raw = _demo_token()
     if not ApiToken.objects.filter(token_hash=_hash_secret(raw)).exists():
         ApiToken.objects.create(
-            org=org, name="Demo till integration", hint=raw[:10], token_hash=_hash_secret(raw),
+            org=org,
+            name="Demo till integration",
+            hint=raw[:10],
+            token_hash=_hash_secret(raw),
             created_by=members[0],
-        )  # fmt: skip
+        )
     return DemoPeople(org=org, owner=members[0], staff=members[1:], api_token=raw)
 
 

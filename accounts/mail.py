@@ -114,9 +114,15 @@ def email_queue(
     if existing:
         return existing
     outgoing = email_build(
-        key=key, kind=kind, to=to, template=template, context=context, org=org,
-        reply_to=reply_to, headers=headers,
-    )  # fmt: skip
+        key=key,
+        kind=kind,
+        to=to,
+        template=template,
+        context=context,
+        org=org,
+        reply_to=reply_to,
+        headers=headers,
+    )
     try:
         with transaction.atomic():
             outgoing.save(force_insert=True)
@@ -267,14 +273,22 @@ def email_send_now(
     """
     now = now or timezone.now()
     outgoing = email_queue(
-        key=key, kind=kind, to=to, template=template, context=context, org=org,
-        reply_to=reply_to, headers=headers,
-    )  # fmt: skip
+        key=key,
+        kind=kind,
+        to=to,
+        template=template,
+        context=context,
+        org=org,
+        reply_to=reply_to,
+        headers=headers,
+    )
     with transaction.atomic():
         claimed = (
-            OutgoingEmail.objects.queued().select_for_update(skip_locked=True)
-            .filter(pk=outgoing.pk).first()
-        )  # fmt: skip
+            OutgoingEmail.objects.queued()
+            .select_for_update(skip_locked=True)
+            .filter(pk=outgoing.pk)
+            .first()
+        )
         if claimed is None:
             return False
         if connection is None:

@@ -72,9 +72,15 @@ def staff_invite_create(
         return InviteProblem(f"{email} already has a pending invitation: resend it below.")
     raw, token_hash = StaffInvite.new_token()
     invite = StaffInvite.objects.create(
-        org=org, email=email, name=name, role=role, token_hash=token_hash, invited_by=invited_by,
-        created_at=now, expires_at=StaffInvite.default_expiry(now),
-    )  # fmt: skip
+        org=org,
+        email=email,
+        name=name,
+        role=role,
+        token_hash=token_hash,
+        invited_by=invited_by,
+        created_at=now,
+        expires_at=StaffInvite.default_expiry(now),
+    )
     _send_invite_email(invite, raw)
     return invite
 

@@ -19,13 +19,18 @@ class CleanTextField(forms.CharField):
 
 
 class NoteForm(forms.Form):
-    text = CleanTextField(label="Note", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
-                          help_text="Only your team sees notes.")  # fmt: skip
+    text = CleanTextField(
+        label="Note",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Only your team sees notes.",
+    )
 
 
 class ReassignForm(forms.Form):
-    owner = forms.ModelChoiceField(queryset=Membership.objects.none(), to_field_name="code",
-                                   label="Give it to")  # fmt: skip
+    owner = forms.ModelChoiceField(
+        queryset=Membership.objects.none(), to_field_name="code", label="Give it to"
+    )
     reason = CleanTextField(label="Why (optional)", max_length=1000, required=False)
 
     def __init__(self, *args, org, **kwargs):
@@ -36,9 +41,10 @@ class ReassignForm(forms.Form):
 
 class DeadlineForm(forms.Form):
     due_at = forms.DateTimeField(
-        label="New deadline", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        label="New deadline",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-    )  # fmt: skip
+    )
     reason = CleanTextField(
         label="Why it changes",
         max_length=1000,
@@ -60,8 +66,9 @@ class StatusForm(forms.Form):
 
 
 class TagsForm(forms.Form):
-    tags = CleanTextField(label="Tags", max_length=500, required=False,
-                          help_text="Separate tags with commas.")  # fmt: skip
+    tags = CleanTextField(
+        label="Tags", max_length=500, required=False, help_text="Separate tags with commas."
+    )
 
     def names(self) -> list[str]:
         return [n.strip() for n in self.cleaned_data["tags"].split(",") if n.strip()]
@@ -69,20 +76,25 @@ class TagsForm(forms.Form):
 
 class CloseForm(forms.Form):
     status = forms.ChoiceField(
-        choices=[(s, s.label) for s in Action.CLOSED_STATUSES], widget=forms.RadioSelect,
-        initial=Action.Status.DONE, label="Outcome",
-    )  # fmt: skip
+        choices=[(s, s.label) for s in Action.CLOSED_STATUSES],
+        widget=forms.RadioSelect,
+        initial=Action.Status.DONE,
+        label="Outcome",
+    )
     resolution = CleanTextField(
-        label="What we did (or why not)", max_length=5000, widget=forms.Textarea(attrs={"rows": 4}),
+        label="What we did (or why not)",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
         help_text="The customer will read this.",
         error_messages={"required": "Say what you did (or why not): the customer will read it."},
-    )  # fmt: skip
+    )
 
 
 class LoopMessageForm(forms.Form):
     subject = CleanTextField(max_length=200)
-    body = CleanTextField(label="Message", max_length=5000,
-                          widget=forms.Textarea(attrs={"rows": 10}))  # fmt: skip
+    body = CleanTextField(
+        label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 10})
+    )
 
 
 class LinkForm(forms.Form):
@@ -91,13 +103,18 @@ class LinkForm(forms.Form):
 
 class OutcomeForm(forms.Form):
     answer = forms.ChoiceField(choices=[("yes", "Yes"), ("no", "No")])
-    comment = CleanTextField(label="What's still wrong? (optional)", max_length=5000,
-                             required=False, widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
+    comment = CleanTextField(
+        label="What's still wrong? (optional)",
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 class RoutingRuleForm(forms.ModelForm):
-    question_key = forms.TypedChoiceField(label="Question", required=False, empty_value=None,
-                                          coerce=str)  # fmt: skip
+    question_key = forms.TypedChoiceField(
+        label="Question", required=False, empty_value=None, coerce=str
+    )
     name = CleanTextField(max_length=120, required=False)
     choice = CleanTextField(
         max_length=200,
@@ -108,9 +125,19 @@ class RoutingRuleForm(forms.ModelForm):
     class Meta:
         model = RoutingRule
         fields = [
-            "name", "condition", "touchpoint", "question_key", "threshold", "choice",
-            "owner_strategy", "members", "deadline_amount", "deadline_unit", "kind", "active",
-        ]  # fmt: skip
+            "name",
+            "condition",
+            "touchpoint",
+            "question_key",
+            "threshold",
+            "choice",
+            "owner_strategy",
+            "members",
+            "deadline_amount",
+            "deadline_unit",
+            "kind",
+            "active",
+        ]
         widgets = {"members": forms.CheckboxSelectMultiple}
         help_texts = {
             "threshold": "For ratings: 1 to 5; a rating at or below this opens an action.",
@@ -127,9 +154,9 @@ class RoutingRuleForm(forms.ModelForm):
         members.label_from_instance = lambda m: m.display_name
         questions = (
             Question.objects.filter(version__survey__org=org)
-            .select_related("version__survey").order_by("version__survey__name", "-version__number",
-                                                        "position")
-        )  # fmt: skip
+            .select_related("version__survey")
+            .order_by("version__survey__name", "-version__number", "position")
+        )
         seen, choices = set(), [("", "Any question")]
         for question in questions:
             if question.key not in seen:

@@ -42,9 +42,13 @@ class RoutingRule(models.Model):
     name = models.CharField(max_length=120, blank=True)
     condition = models.CharField(max_length=20, choices=Condition.choices)
     touchpoint = models.ForeignKey(
-        Touchpoint, models.CASCADE, null=True, blank=True, related_name="+",
+        Touchpoint,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Only responses about this touchpoint; empty for all.",
-    )  # fmt: skip
+    )
     question_key = models.UUIDField(null=True, blank=True)
     threshold = models.PositiveSmallIntegerField(null=True, blank=True)
     choice = models.CharField(max_length=200, blank=True)
@@ -117,9 +121,13 @@ class Action(models.Model):
         Touchpoint, models.SET_NULL, null=True, blank=True, related_name="actions"
     )
     response = models.ForeignKey(
-        Response, models.SET_NULL, null=True, blank=True, related_name="primary_actions",
+        Response,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="primary_actions",
         help_text="The response that opened the action.",
-    )  # fmt: skip
+    )
     rule = models.ForeignKey(RoutingRule, models.SET_NULL, null=True, blank=True, related_name="+")
     # The customer's words, copied for search and for the inbox row; the response keeps the
     # original.
@@ -128,9 +136,13 @@ class Action(models.Model):
     # row when the customer wrote nothing.
     summary = models.CharField(max_length=300, blank=True)
     merged_into = models.ForeignKey(
-        "self", models.SET_NULL, null=True, blank=True, related_name="merged_from",
+        "self",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="merged_from",
         help_text="Set when this action's responses were moved to another action.",
-    )  # fmt: skip
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="actions")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -310,10 +322,11 @@ class RoutingRequest(models.Model):
         indexes = [
             # route_responses: the few requests still pending, oldest first.
             models.Index(
-                fields=["requested_at"], name="routing_request_pending",
+                fields=["requested_at"],
+                name="routing_request_pending",
                 condition=Q(routed_at=None),
             ),
-        ]  # fmt: skip
+        ]
 
     def __str__(self):
         return f"Route response {self.response_id}"

@@ -36,12 +36,18 @@ class Notice:
 # The filters match the partial indexes on Action field for field, so PostgreSQL answers
 # "anything due?" from a small index even with 100,000 open actions.
 NOTICES = [
-    Notice("reminder", "reminder_due_at", "reminder_sent_at", ActionEvent.Kind.REMINDER,
-           "action-reminder"),
+    Notice(
+        "reminder",
+        "reminder_due_at",
+        "reminder_sent_at",
+        ActionEvent.Kind.REMINDER,
+        "action-reminder",
+    ),
     Notice("overdue", "due_at", "overdue_sent_at", ActionEvent.Kind.OVERDUE, "action-overdue"),
-    Notice("escalation", "escalate_at", "escalated_at", ActionEvent.Kind.ESCALATED,
-           "action-escalation"),
-]  # fmt: skip
+    Notice(
+        "escalation", "escalate_at", "escalated_at", ActionEvent.Kind.ESCALATED, "action-escalation"
+    ),
+]
 
 
 def _due(notice: Notice, now: datetime):
@@ -65,8 +71,9 @@ class _Owners:
         if org_id not in self.cache:
             self.cache[org_id] = list(
                 Membership.objects.filter(org_id=org_id, role=Membership.Role.OWNER)
-                .select_related("user").order_by("pk")
-            )  # fmt: skip
+                .select_related("user")
+                .order_by("pk")
+            )
         return self.cache[org_id]
 
 
@@ -93,17 +100,25 @@ def _send_batch(notice: Notice, now: datetime, batch: int, connection, owners) -
             key = f"action-{notice.name}:{action.pk}:{int(action.due_at.timestamp())}"
             told = []
             for member in _recipients(notice, action, owners):
-                emails.append(email_build(
-                    key=f"{key}:{member.pk}",
-                    kind=f"action_{notice.name}", to=member.user.email,
-                    template=notice.template, context={"action": action, "member": member},
-                    org=action.org,
-                ))  # fmt: skip
+                emails.append(
+                    email_build(
+                        key=f"{key}:{member.pk}",
+                        kind=f"action_{notice.name}",
+                        to=member.user.email,
+                        template=notice.template,
+                        context={"action": action, "member": member},
+                        org=action.org,
+                    )
+                )
                 told.append(member.display_name)
-            events.append(ActionEvent(
-                action=action, kind=notice.event, created_at=now,
-                text=f"Emailed {', '.join(told)}." if told else "Nobody to tell.",
-            ))  # fmt: skip
+            events.append(
+                ActionEvent(
+                    action=action,
+                    kind=notice.event,
+                    created_at=now,
+                    text=f"Emailed {', '.join(told)}." if told else "Nobody to tell.",
+                )
+            )
         # A few statements per batch: the emails recorded and sent together (a refused one
         # stays queued in the outbox, which retries it), then one UPDATE and one INSERT here.
         # The rows are ours until this commits.
@@ -155,12 +170,15 @@ def morning_digests_send(*, now: datetime | None = None) -> int:
         day = deadlines.local_day(now, org)
         members = list(
             Membership.objects.filter(org=org, actions__status__in=SWEPT_STATUSES)
-            .distinct().select_related("user").order_by("pk")
-        )  # fmt: skip
+            .distinct()
+            .select_related("user")
+            .order_by("pk")
+        )
         done = set(
-            OutgoingEmail.objects.filter(key__in=[digest_key(m, day) for m in members])
-            .values_list("key", flat=True)
-        )  # fmt: skip
+            OutgoingEmail.objects.filter(key__in=[digest_key(m, day) for m in members]).values_list(
+                "key", flat=True
+            )
+        )
         end_of_day = _end_of_local_day(now, org)
         with open_connection() as connection:
             for member in members:
@@ -173,16 +191,28 @@ def morning_digests_send(*, now: datetime | None = None) -> int:
 def _digest_one(member, org, day, now, end_of_day, connection) -> bool:
     actions = list(
         Action.objects.filter(org=org, owner=member, status__in=SWEPT_STATUSES)
-        .select_related("customer").order_by("due_at", "pk")
-    )  # fmt: skip
+        .select_related("customer")
+        .order_by("due_at", "pk")
+    )
     overdue = [a for a in actions if a.due_at < now]
     due_today = [a for a in actions if now <= a.due_at < end_of_day]
     later = [a for a in actions if a.due_at >= end_of_day]
     if not overdue and not due_today:
         return False
     return email_send_now(
-        key=digest_key(member, day), kind="digest", to=member.user.email,
-        template="digest-morning", org=org, connection=connection, now=now,
-        context={"member": member, "org": org, "actions": actions, "overdue": overdue,
-                 "due_today": due_today, "later": later},
-    )  # fmt: skip
+        key=digest_key(member, day),
+        kind="digest",
+        to=member.user.email,
+        template="digest-morning",
+        org=org,
+        connection=connection,
+        now=now,
+        context={
+            "member": member,
+            "org": org,
+            "actions": actions,
+            "overdue": overdue,
+            "due_today": due_today,
+            "later": later,
+        },
+    )

@@ -44,17 +44,27 @@ class InboxFilters:
 
         tab = get("tab")
         return cls(
-            tab=tab if tab in TABS else "mine", touchpoint=get("touchpoint"), kind=get("kind"),
-            status=get("status"), owner=get("owner"), due=get("due"), q=get("q"),
-        )  # fmt: skip
+            tab=tab if tab in TABS else "mine",
+            touchpoint=get("touchpoint"),
+            kind=get("kind"),
+            status=get("status"),
+            owner=get("owner"),
+            due=get("due"),
+            q=get("q"),
+        )
 
     def querystring(self, **changes) -> str:
         from urllib.parse import urlencode
 
         values = {
-            "tab": self.tab, "touchpoint": self.touchpoint, "kind": self.kind,
-            "status": self.status, "owner": self.owner, "due": self.due, "q": self.q,
-        }  # fmt: skip
+            "tab": self.tab,
+            "touchpoint": self.touchpoint,
+            "kind": self.kind,
+            "status": self.status,
+            "owner": self.owner,
+            "due": self.due,
+            "q": self.q,
+        }
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v})
 
@@ -123,8 +133,7 @@ def inbox_actions(*, member: Membership, filters: InboxFilters, now: datetime):
 
 def _filter_due(qs, due: str, now: datetime, org):
     local = now.astimezone(org.tz)
-    end_of_today = (local.replace(hour=0, minute=0, second=0, microsecond=0)
-                    + timedelta(days=1))  # fmt: skip
+    end_of_today = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     if due == "overdue":
         return qs.filter(due_at__lt=now)
     if due == "today":
@@ -151,12 +160,13 @@ def action_context(*, action: Action) -> dict:
     links = list(
         action.links.select_related("response__customer", "response__invitation__interaction")
         .prefetch_related(
-            Prefetch("response__answers",
-                     queryset=Answer.objects.select_related("question")
-                     .order_by("question__position"))
+            Prefetch(
+                "response__answers",
+                queryset=Answer.objects.select_related("question").order_by("question__position"),
+            )
         )
         .order_by("linked_at", "pk")
-    )  # fmt: skip
+    )
     responses = [link.response for link in links]
     linked_ids = [r.pk for r in responses]
     earlier = list(
@@ -165,7 +175,7 @@ def action_context(*, action: Action) -> dict:
         .select_related("invitation__interaction__touchpoint")
         .prefetch_related("action_link__action")
         .order_by("-submitted_at")[:10]
-    )  # fmt: skip
+    )
     # Earlier visits: the ones this action's own feedback came from are already on the page.
     interactions = list(
         Interaction.objects.filter(customer=action.customer)
@@ -174,9 +184,10 @@ def action_context(*, action: Action) -> dict:
         .order_by("-occurred_at")[:10]
     )
     events = list(
-        ActionEvent.objects.filter(action=action).select_related("actor__user")
+        ActionEvent.objects.filter(action=action)
+        .select_related("actor__user")
         .order_by("created_at", "pk")
-    )  # fmt: skip
+    )
     loop_messages = list(
         LoopMessage.objects.filter(action=action).select_related(
             "response__customer", "sent_by__user"
@@ -195,12 +206,17 @@ def merge_candidates(*, action: Action) -> dict:
     """Other open actions of the business, and recent feedback that opened no action, to
     link to this one."""
     actions = list(
-        Action.objects.filter(org=action.org_id).open().exclude(pk=action.pk)
-        .select_related("customer").order_by("-created_at")[:50]
-    )  # fmt: skip
+        Action.objects.filter(org=action.org_id)
+        .open()
+        .exclude(pk=action.pk)
+        .select_related("customer")
+        .order_by("-created_at")[:50]
+    )
     responses = list(
-        Response.objects.filter(org=action.org_id, submitted_at__isnull=False,
-                                action_link__isnull=True)
-        .select_related("customer").order_by("-submitted_at")[:30]
-    )  # fmt: skip
+        Response.objects.filter(
+            org=action.org_id, submitted_at__isnull=False, action_link__isnull=True
+        )
+        .select_related("customer")
+        .order_by("-submitted_at")[:30]
+    )
     return {"merge_actions": actions, "merge_responses": responses}

@@ -17,9 +17,12 @@ def route_submitted_response(sender, response_id, changed=False, **kwargs):
     from .models import RoutingRequest
 
     request = RoutingRequest(
-        response_id=response_id, changed=changed, requested_at=timezone.now(), attempts=0,
+        response_id=response_id,
+        changed=changed,
+        requested_at=timezone.now(),
+        attempts=0,
         last_error="",
-    )  # fmt: skip
+    )
     RoutingRequest.objects.bulk_create(
         [request],
         update_conflicts=True,

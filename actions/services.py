@@ -46,9 +46,13 @@ def clean_text(value: str, *, limit: int = 5000) -> str:
 
 def _event(action, kind, *, actor=None, text="", data=None, now=None) -> ActionEvent:
     return ActionEvent.objects.create(
-        action=action, kind=kind, actor=actor, text=text, data=data or {},
+        action=action,
+        kind=kind,
+        actor=actor,
+        text=text,
+        data=data or {},
         created_at=now or timezone.now(),
-    )  # fmt: skip
+    )
 
 
 def _schedule_notices(action: Action, now: datetime) -> None:
@@ -62,9 +66,13 @@ def _schedule_notices(action: Action, now: datetime) -> None:
 
 
 NOTICE_FIELDS = [
-    "due_at", "reminder_due_at", "escalate_at", "reminder_sent_at", "overdue_sent_at",
+    "due_at",
+    "reminder_due_at",
+    "escalate_at",
+    "reminder_sent_at",
+    "overdue_sent_at",
     "escalated_at",
-]  # fmt: skip
+]
 
 
 def customer_hold_refresh(*, customer_ids) -> None:
@@ -103,9 +111,13 @@ def _owner_email(action: Action, *, key: str, kind: str, template: str, extra=No
     if action.owner is None:
         return
     email_queue(
-        key=key, kind=kind, to=action.owner.user.email, template=template, org=action.org,
+        key=key,
+        kind=kind,
+        to=action.owner.user.email,
+        template=template,
+        org=action.org,
         context={"action": action, "member": action.owner, **(extra or {})},
-    )  # fmt: skip
+    )
 
 
 # Routing ----------------------------------------------------------------------------------
@@ -128,13 +140,16 @@ def response_route(*, response_id: int, changed: bool = False, now=None) -> Acti
         if locked is None or locked.submitted_at is None:
             return None
         response = Response.objects.select_related(
-            "org", "customer", "invitation__interaction__touchpoint__default_owner__user",
+            "org",
+            "customer",
+            "invitation__interaction__touchpoint__default_owner__user",
             "invitation__interaction__staff__user",
-        ).get(pk=response_id)  # fmt: skip
+        ).get(pk=response_id)
         answers = list(
-            Answer.objects.filter(response=response).select_related("question")
+            Answer.objects.filter(response=response)
+            .select_related("question")
             .order_by("question__position", "question_id")
-        )  # fmt: skip
+        )
         link = ActionResponse.objects.select_related("action").filter(response=response).first()
         if link is not None:
             if changed:
@@ -184,9 +199,10 @@ def _action_open(response: Response, answers, now) -> Action | None:
     if rule.pk and rule.owner_strategy == RoutingRule.OwnerStrategy.ROUND_ROBIN:
         # Read the turn under a lock so two routings at once don't pick the same person.
         rule.round_robin_next = (
-            RoutingRule.objects.select_for_update().values_list("round_robin_next", flat=True)
+            RoutingRule.objects.select_for_update()
+            .values_list("round_robin_next", flat=True)
             .get(pk=rule.pk)
-        )  # fmt: skip
+        )
     choice = routing.choose_owner(rule, interaction=interaction, touchpoint=touchpoint, org=org)
     if choice.advance_round_robin:
         RoutingRule.objects.filter(pk=rule.pk).update(round_robin_next=F("round_robin_next") + 1)
@@ -194,21 +210,41 @@ def _action_open(response: Response, answers, now) -> Action | None:
         now, amount=rule.deadline_amount, unit=rule.deadline_unit, org=org
     )
     action = Action(
-        org=org, kind=rule.kind, owner=choice.member, customer=response.customer,
-        touchpoint=touchpoint, response=response, rule=rule if rule.pk else None,
-        words=routing.words_of(response, answers), summary=routing.summary_of(answers),
-        created_at=now, updated_at=now, due_at=due_at, first_due_at=due_at,
-    )  # fmt: skip
+        org=org,
+        kind=rule.kind,
+        owner=choice.member,
+        customer=response.customer,
+        touchpoint=touchpoint,
+        response=response,
+        rule=rule if rule.pk else None,
+        words=routing.words_of(response, answers),
+        summary=routing.summary_of(answers),
+        created_at=now,
+        updated_at=now,
+        due_at=due_at,
+        first_due_at=due_at,
+    )
     _schedule_notices(action, now)
     action.save()
     ActionResponse.objects.create(action=action, response=response, linked_at=now)
-    _event(action, ActionEvent.Kind.CREATED, text=f"Matched the rule: {rule}.", now=now,
-           data={"rule": str(rule.code) if rule.pk else "default"})  # fmt: skip
+    _event(
+        action,
+        ActionEvent.Kind.CREATED,
+        text=f"Matched the rule: {rule}.",
+        now=now,
+        data={"rule": str(rule.code) if rule.pk else "default"},
+    )
     if action.owner is not None:
-        _event(action, ActionEvent.Kind.ASSIGNED, text=action.owner.display_name, now=now,
-               data={"owner": str(action.owner.code)})  # fmt: skip
-        _owner_email(action, key=f"action-new:{action.pk}", kind="action_new",
-                     template="action-new")  # fmt: skip
+        _event(
+            action,
+            ActionEvent.Kind.ASSIGNED,
+            text=action.owner.display_name,
+            now=now,
+            data={"owner": str(action.owner.code)},
+        )
+        _owner_email(
+            action, key=f"action-new:{action.pk}", kind="action_new", template="action-new"
+        )
     customer_hold_refresh(customer_ids=[response.customer_id])
     return action
 
@@ -220,8 +256,13 @@ def _action_response_changed(action: Action, response: Response, answers, now) -
         action.summary = routing.summary_of(answers)
         action.updated_at = now
         action.save(update_fields=["words", "summary", "updated_at"])
-    _event(action, ActionEvent.Kind.RESPONSE_CHANGED, text=words, now=now,
-           data={"summary": routing.summary_of(answers)})  # fmt: skip
+    _event(
+        action,
+        ActionEvent.Kind.RESPONSE_CHANGED,
+        text=words,
+        now=now,
+        data={"summary": routing.summary_of(answers)},
+    )
 
 
 # Working an action -----------------------------------------------------------------------
@@ -238,7 +279,7 @@ def _locked(action: Action) -> Action:
         Action.objects.select_for_update(of=("self",))
         .select_related("org", "owner__user", "customer", "touchpoint", "closed_by__user")
         .get(pk=action.pk)
-    )  # fmt: skip
+    )
 
 
 def _copy_back(fresh: Action, action: Action) -> None:
@@ -296,14 +337,21 @@ def action_reassign(
         action.owner = owner
         _touch(action, now, "owner")
         event = _event(
-            action, ActionEvent.Kind.REASSIGNED, actor=actor, now=now,
+            action,
+            ActionEvent.Kind.REASSIGNED,
+            actor=actor,
+            now=now,
             text=clean_text(reason, limit=1000),
             data={"from": before.display_name if before else "", "to": owner.display_name},
-        )  # fmt: skip
+        )
         if owner.pk != actor.pk:
-            _owner_email(action, key=f"action-assigned:{action.pk}:{event.pk}",
-                         kind="action_assigned", template="action-assigned",
-                         extra={"actor": actor})  # fmt: skip
+            _owner_email(
+                action,
+                key=f"action-assigned:{action.pk}:{event.pk}",
+                kind="action_assigned",
+                template="action-assigned",
+                extra={"actor": actor},
+            )
 
 
 def action_deadline_change(
@@ -324,8 +372,14 @@ def action_deadline_change(
         if action.paused_at:
             action.paused_at = now
         _touch(action, now, "paused_at", *NOTICE_FIELDS)
-        _event(action, ActionEvent.Kind.DEADLINE_CHANGED, actor=actor, text=reason, now=now,
-               data={"from": before.isoformat(), "to": due_at.isoformat()})  # fmt: skip
+        _event(
+            action,
+            ActionEvent.Kind.DEADLINE_CHANGED,
+            actor=actor,
+            text=reason,
+            now=now,
+            data={"from": before.isoformat(), "to": due_at.isoformat()},
+        )
 
 
 def _resume_clock(action: Action, actor, now) -> None:
@@ -341,10 +395,13 @@ def _resume_clock(action: Action, actor, now) -> None:
             setattr(action, field, getattr(action, field) + paused)
     action.paused_at = None
     _event(
-        action, ActionEvent.Kind.DEADLINE_CHANGED, actor=actor, now=now,
+        action,
+        ActionEvent.Kind.DEADLINE_CHANGED,
+        actor=actor,
+        now=now,
         text=f"The clock was paused for {_duration(paused)} while waiting on the customer.",
         data={"from": before.isoformat(), "to": action.due_at.isoformat(), "paused": True},
-    )  # fmt: skip
+    )
 
 
 def _duration(delta: timedelta) -> str:
@@ -374,8 +431,14 @@ def action_status_set(*, action: Action, actor: Membership, status: str, now=Non
         if action.first_reply_at is None and status != Action.Status.OPEN:
             action.first_reply_at = now
         _touch(action, now, "status", "paused_at", "first_reply_at", *NOTICE_FIELDS)
-        _event(action, ActionEvent.Kind.STATUS_CHANGED, actor=actor, now=now,
-               text=Action.Status(status).label, data={"from": before, "to": status})  # fmt: skip
+        _event(
+            action,
+            ActionEvent.Kind.STATUS_CHANGED,
+            actor=actor,
+            now=now,
+            text=Action.Status(status).label,
+            data={"from": before, "to": status},
+        )
 
 
 def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=None) -> None:
@@ -395,8 +458,14 @@ def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=
         after = sorted(t.name for t in tags)
         if before != after:
             _touch(action, now)
-            _event(action, ActionEvent.Kind.TAGGED, actor=actor, now=now, text=", ".join(after),
-                   data={"from": before, "to": after})  # fmt: skip
+            _event(
+                action,
+                ActionEvent.Kind.TAGGED,
+                actor=actor,
+                now=now,
+                text=", ".join(after),
+                data={"from": before, "to": after},
+            )
 
 
 def action_close(
@@ -425,10 +494,26 @@ def action_close(
         action.closed_on_time = now <= action.due_at
         if action.first_reply_at is None:
             action.first_reply_at = now
-        _touch(action, now, "status", "resolution", "closed_at", "closed_by", "closed_on_time",
-               "first_reply_at", "paused_at", *NOTICE_FIELDS)  # fmt: skip
-        _event(action, ActionEvent.Kind.CLOSED, actor=actor, now=now, text=resolution,
-               data={"from": before, "to": status, "on_time": action.closed_on_time})  # fmt: skip
+        _touch(
+            action,
+            now,
+            "status",
+            "resolution",
+            "closed_at",
+            "closed_by",
+            "closed_on_time",
+            "first_reply_at",
+            "paused_at",
+            *NOTICE_FIELDS,
+        )
+        _event(
+            action,
+            ActionEvent.Kind.CLOSED,
+            actor=actor,
+            now=now,
+            text=resolution,
+            data={"from": before, "to": status, "on_time": action.closed_on_time},
+        )
         customer_hold_refresh(customer_ids=_customer_ids(action))
 
 
@@ -446,10 +531,24 @@ def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=
         action.reopened_count += 1
         action.due_at = deadlines.add_working_days(now, REOPEN_DEADLINE_DAYS, action.org)
         _schedule_notices(action, now)
-        _touch(action, now, "status", "closed_at", "closed_by", "closed_on_time",
-               "reopened_count", *NOTICE_FIELDS)  # fmt: skip
-        _event(action, ActionEvent.Kind.REOPENED, actor=actor, now=now,
-               text=clean_text(reason, limit=1000), data={"from": before})  # fmt: skip
+        _touch(
+            action,
+            now,
+            "status",
+            "closed_at",
+            "closed_by",
+            "closed_on_time",
+            "reopened_count",
+            *NOTICE_FIELDS,
+        )
+        _event(
+            action,
+            ActionEvent.Kind.REOPENED,
+            actor=actor,
+            now=now,
+            text=clean_text(reason, limit=1000),
+            data={"from": before},
+        )
         customer_hold_refresh(customer_ids=_customer_ids(action))
 
 
@@ -473,10 +572,15 @@ def _action_merge(action: Action, actor: Membership, other: Action, now) -> None
     moved = list(other.links.select_related("response__customer"))
     ActionResponse.objects.filter(action=other).update(action=action, linked_at=now)
     for link in moved:
-        _event(action, ActionEvent.Kind.LINKED, actor=actor, now=now,
-               text=f"Feedback from {link.response.customer.public_name} linked "
-                    f"(merged from another action).",
-               data={"response": link.response_id, "merged": str(other.code)})  # fmt: skip
+        _event(
+            action,
+            ActionEvent.Kind.LINKED,
+            actor=actor,
+            now=now,
+            text=f"Feedback from {link.response.customer.public_name} linked "
+            f"(merged from another action).",
+            data={"response": link.response_id, "merged": str(other.code)},
+        )
     if other.is_open:
         other.status = Action.Status.WONT_DO
         other.closed_at = now
@@ -484,9 +588,14 @@ def _action_merge(action: Action, actor: Membership, other: Action, now) -> None
         other.resolution = "Merged into another action about the same thing."
     other.merged_into = action
     _touch(other, now, "status", "closed_at", "closed_by", "resolution", "merged_into")
-    _event(other, ActionEvent.Kind.CLOSED, actor=actor, now=now,
-           text="Merged into another action about the same thing.",
-           data={"merged_into": str(action.code)})  # fmt: skip
+    _event(
+        other,
+        ActionEvent.Kind.CLOSED,
+        actor=actor,
+        now=now,
+        text="Merged into another action about the same thing.",
+        data={"merged_into": str(action.code)},
+    )
     _touch(action, now)
     customer_hold_refresh(customer_ids=_customer_ids(action) | {other.customer_id})
 
@@ -503,9 +612,14 @@ def action_link_response(
         if ActionResponse.objects.filter(response=response).exists():
             raise ActionError("That feedback already belongs to an action.")
         ActionResponse.objects.create(action=action, response=response, linked_at=now)
-        _event(action, ActionEvent.Kind.LINKED, actor=actor, now=now,
-               text=f"Feedback from {response.customer.public_name} linked.",
-               data={"response": response.pk})  # fmt: skip
+        _event(
+            action,
+            ActionEvent.Kind.LINKED,
+            actor=actor,
+            now=now,
+            text=f"Feedback from {response.customer.public_name} linked.",
+            data={"response": response.pk},
+        )
         _touch(action, now)
         customer_hold_refresh(customer_ids=[response.customer_id])
 
@@ -524,8 +638,9 @@ def loop_message_draft(*, action: Action, member: Membership) -> tuple[str, str]
     else:
         lines.append("Thank you for your suggestion.")
     if action.status == Action.Status.WONT_DO:
-        lines.append(f"We've thought about it carefully, and this is where we landed: "
-                     f"{action.resolution}")  # fmt: skip
+        lines.append(
+            f"We've thought about it carefully, and this is where we landed: {action.resolution}"
+        )
     else:
         lines.append(f"Here's what we did: {action.resolution}")
     lines.append(f"{member.first_name}\n{org.name}")
@@ -539,13 +654,15 @@ def loop_recipients(action: Action) -> list[Response]:
     told = set()
     if action.closed_at:
         told = set(
-            action.loop_messages.filter(created_at__gte=action.closed_at)
-            .values_list("response_id", flat=True)
-        )  # fmt: skip
+            action.loop_messages.filter(created_at__gte=action.closed_at).values_list(
+                "response_id", flat=True
+            )
+        )
     return [
-        link.response for link in links
+        link.response
+        for link in links
         if link.response_id not in told and link.response.customer.bounced_at is None
-    ]  # fmt: skip
+    ]
 
 
 def loop_message_send(
@@ -566,21 +683,38 @@ def loop_message_send(
         closing = int(action.closed_at.timestamp() * 1_000_000)
         for response in loop_recipients(action):
             message = LoopMessage.objects.create(
-                action=action, response=response, subject=subject, body=body, sent_by=actor,
-                created_at=now, queued_at=now,
-            )  # fmt: skip
+                action=action,
+                response=response,
+                subject=subject,
+                body=body,
+                sent_by=actor,
+                created_at=now,
+                queued_at=now,
+            )
             # One email per customer per closing, whatever else goes wrong.
             email_queue(
-                key=f"loop:{action.pk}:{response.pk}:{closing}", kind="loop_message",
-                to=response.customer.email, template="loop-message", org=action.org,
+                key=f"loop:{action.pk}:{response.pk}:{closing}",
+                kind="loop_message",
+                to=response.customer.email,
+                template="loop-message",
+                org=action.org,
                 reply_to=actor.user.email,
-                context={"message": message, "customer": response.customer,
-                         "response": response, "token": response.invitation.token,
-                         "sender": actor},
-            )  # fmt: skip
-            _event(action, ActionEvent.Kind.EMAIL_OUT, actor=actor, now=now,
-                   text=f"Told {response.customer.public_name} what we did.",
-                   data={"loop_message": str(message.code)})  # fmt: skip
+                context={
+                    "message": message,
+                    "customer": response.customer,
+                    "response": response,
+                    "token": response.invitation.token,
+                    "sender": actor,
+                },
+            )
+            _event(
+                action,
+                ActionEvent.Kind.EMAIL_OUT,
+                actor=actor,
+                now=now,
+                text=f"Told {response.customer.public_name} what we did.",
+                data={"loop_message": str(message.code)},
+            )
             messages.append(message)
         if messages:
             _touch(action, now)
@@ -603,15 +737,23 @@ def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = ""
         action = Action.objects.select_related("org", "owner__user").get(pk=message.action_id)
         name = message.response.customer.public_name
         said = "Yes, it's sorted." if outcome == LoopMessage.Outcome.YES else "No, not sorted."
-        _event(action, ActionEvent.Kind.CUSTOMER_REPLY, now=now,
-               text=f"{name}: {said} {message.outcome_comment}".strip(),
-               data={"outcome": outcome, "loop_message": str(message.code)})  # fmt: skip
+        _event(
+            action,
+            ActionEvent.Kind.CUSTOMER_REPLY,
+            now=now,
+            text=f"{name}: {said} {message.outcome_comment}".strip(),
+            data={"outcome": outcome, "loop_message": str(message.code)},
+        )
         if outcome == LoopMessage.Outcome.NO:
             reason = f"{name} said it isn't sorted: {message.outcome_comment}"
             action_reopen(action=action, actor=None, now=now, reason=reason)
-            _owner_email(action, key=f"action-reopened:{action.pk}:{message.pk}",
-                         kind="action_reopened", template="action-reopened",
-                         extra={"message": message, "customer_name": name})  # fmt: skip
+            _owner_email(
+                action,
+                key=f"action-reopened:{action.pk}:{message.pk}",
+                kind="action_reopened",
+                template="action-reopened",
+                extra={"message": message, "customer_name": name},
+            )
     return True
 
 
@@ -625,9 +767,13 @@ def response_consent_withdraw(*, response: Response, now=None) -> bool:
         response.consent_withdrawn_at = now
         link = ActionResponse.objects.filter(response=response).select_related("action").first()
         if link:
-            _event(link.action, ActionEvent.Kind.CUSTOMER_REPLY, now=now,
-                   text=f"{response.customer.public_name} withdrew consent to be quoted.",
-                   data={"consent_withdrawn": True})  # fmt: skip
+            _event(
+                link.action,
+                ActionEvent.Kind.CUSTOMER_REPLY,
+                now=now,
+                text=f"{response.customer.public_name} withdrew consent to be quoted.",
+                data={"consent_withdrawn": True},
+            )
     return bool(changed)
 
 

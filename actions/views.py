@@ -23,10 +23,12 @@ PAGE_SIZE = 25
 def _get_action_for_member(request, code) -> Action:
     """The action of the member's business with this code; another business's is a 404."""
     return get_object_or_404(
-        Action.objects.select_related("org", "owner__user", "customer", "touchpoint",
-                                      "closed_by__user", "merged_into"),
-        org=request.member.org, code=code,
-    )  # fmt: skip
+        Action.objects.select_related(
+            "org", "owner__user", "customer", "touchpoint", "closed_by__user", "merged_into"
+        ),
+        org=request.member.org,
+        code=code,
+    )
 
 
 def _get_rule_for_owner(request, code) -> RoutingRule:
@@ -121,10 +123,13 @@ def _post_form(request, action, form, apply, name: str, done: str):
 def note(request, code):
     action = _get_action_for_member(request, code)
     return _post_form(
-        request, action, forms.NoteForm(request.POST),
+        request,
+        action,
+        forms.NoteForm(request.POST),
         lambda d: services.action_note_add(action=action, actor=request.member, text=d["text"]),
-        "note_form", "Note added.",
-    )  # fmt: skip
+        "note_form",
+        "Note added.",
+    )
 
 
 @require_POST
@@ -132,11 +137,15 @@ def note(request, code):
 def reassign(request, code):
     action = _get_action_for_member(request, code)
     return _post_form(
-        request, action, forms.ReassignForm(request.POST, org=request.member.org),
-        lambda d: services.action_reassign(action=action, actor=request.member, owner=d["owner"],
-                                           reason=d["reason"]),
-        "reassign_form", "Reassigned.",
-    )  # fmt: skip
+        request,
+        action,
+        forms.ReassignForm(request.POST, org=request.member.org),
+        lambda d: services.action_reassign(
+            action=action, actor=request.member, owner=d["owner"], reason=d["reason"]
+        ),
+        "reassign_form",
+        "Reassigned.",
+    )
 
 
 @require_POST
@@ -144,11 +153,15 @@ def reassign(request, code):
 def deadline(request, code):
     action = _get_action_for_member(request, code)
     return _post_form(
-        request, action, forms.DeadlineForm(request.POST, org=request.member.org),
-        lambda d: services.action_deadline_change(action=action, actor=request.member,
-                                                  due_at=d["due_at"], reason=d["reason"]),
-        "deadline_form", "Deadline changed.",
-    )  # fmt: skip
+        request,
+        action,
+        forms.DeadlineForm(request.POST, org=request.member.org),
+        lambda d: services.action_deadline_change(
+            action=action, actor=request.member, due_at=d["due_at"], reason=d["reason"]
+        ),
+        "deadline_form",
+        "Deadline changed.",
+    )
 
 
 @require_POST
@@ -159,8 +172,9 @@ def status(request, code):
     if not form.is_valid():
         return render(request, "actions/detail.html", _detail_context(request, action), status=400)
     try:
-        services.action_status_set(action=action, actor=request.member,
-                                   status=form.cleaned_data["status"])  # fmt: skip
+        services.action_status_set(
+            action=action, actor=request.member, status=form.cleaned_data["status"]
+        )
     except ActionError as error:
         messages.error(request, str(error))
     return redirect(action)
@@ -172,11 +186,13 @@ def tags(request, code):
     action = _get_action_for_member(request, code)
     form = forms.TagsForm(request.POST)
     return _post_form(
-        request, action, form,
-        lambda d: services.action_tags_set(action=action, actor=request.member,
-                                           names=form.names()),
-        "tags_form", "Tags saved.",
-    )  # fmt: skip
+        request,
+        action,
+        form,
+        lambda d: services.action_tags_set(action=action, actor=request.member, names=form.names()),
+        "tags_form",
+        "Tags saved.",
+    )
 
 
 @require_POST
@@ -187,9 +203,12 @@ def close(request, code):
     if form.is_valid():
         try:
             with transaction.atomic():
-                services.action_close(action=action, actor=request.member,
-                                      status=form.cleaned_data["status"],
-                                      resolution=form.cleaned_data["resolution"])  # fmt: skip
+                services.action_close(
+                    action=action,
+                    actor=request.member,
+                    status=form.cleaned_data["status"],
+                    resolution=form.cleaned_data["resolution"],
+                )
         except ActionError as error:
             form.add_error(None, str(error))
         else:
@@ -241,21 +260,36 @@ def tell(request, code):
     if request.method == "POST" and form.is_valid():
         if request.POST.get("send") and recipients:
             with transaction.atomic():
-                sent = services.loop_message_send(action=action, actor=request.member,
-                                                  subject=form.cleaned_data["subject"],
-                                                  body=form.cleaned_data["body"])  # fmt: skip
+                sent = services.loop_message_send(
+                    action=action,
+                    actor=request.member,
+                    subject=form.cleaned_data["subject"],
+                    body=form.cleaned_data["body"],
+                )
             if sent:
-                messages.success(request, f"Your message is on its way to {len(sent)} "
-                                          f"customer{'s' if len(sent) != 1 else ''}.")  # fmt: skip
+                messages.success(
+                    request,
+                    f"Your message is on its way to {len(sent)} "
+                    f"customer{'s' if len(sent) != 1 else ''}.",
+                )
             else:  # a double-click: the first click already told them
                 messages.info(request, "Every customer here has already been told.")
             return redirect(action)
         preview = form.cleaned_data
     first = recipients[0] if recipients else None
-    return render(request, "actions/tell.html", {
-        "action": action, "form": form, "preview": preview, "recipients": recipients,
-        "first": first, "sender": request.member,
-    }, status=400 if request.method == "POST" and not form.is_valid() else 200)  # fmt: skip
+    return render(
+        request,
+        "actions/tell.html",
+        {
+            "action": action,
+            "form": form,
+            "preview": preview,
+            "recipients": recipients,
+            "first": first,
+            "sender": request.member,
+        },
+        status=400 if request.method == "POST" and not form.is_valid() else 200,
+    )
 
 
 # Routing rules (owners only) --------------------------------------------------------------
@@ -265,11 +299,19 @@ def tell(request, code):
 @owner_required
 def rules(request):
     org = request.member.org
-    saved = list(RoutingRule.objects.filter(org=org).prefetch_related("members__user")
-                 .select_related("touchpoint"))  # fmt: skip
-    return render(request, "actions/rules.html", {
-        "rules": saved or routing.default_rules(org), "using_defaults": not saved,
-    })  # fmt: skip
+    saved = list(
+        RoutingRule.objects.filter(org=org)
+        .prefetch_related("members__user")
+        .select_related("touchpoint")
+    )
+    return render(
+        request,
+        "actions/rules.html",
+        {
+            "rules": saved or routing.default_rules(org),
+            "using_defaults": not saved,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -289,8 +331,9 @@ def rule_edit(request, code=None):
         messages.success(request, "Rule saved.")
         return redirect("actions:rules")
     status_code = 400 if request.method == "POST" else 200
-    return render(request, "actions/rule_form.html", {"form": form, "rule": rule},
-                  status=status_code)  # fmt: skip
+    return render(
+        request, "actions/rule_form.html", {"form": form, "rule": rule}, status=status_code
+    )
 
 
 @require_POST
@@ -338,8 +381,9 @@ def _get_invitation(request, token: str) -> Invitation:
     if len(token) <= 64:
         invitation = (
             Invitation.objects.select_related("org", "customer", "interaction__touchpoint")
-            .filter(token=token).first()
-        )  # fmt: skip
+            .filter(token=token)
+            .first()
+        )
     if invitation is None:
         over, retry_after = token_miss_over_limit(request)
         if over:
@@ -376,8 +420,10 @@ def _status_context(invitation) -> dict:
         action = link.action if link else None
         loop_message = (
             LoopMessage.objects.filter(response=response, queued_at__isnull=False)
-            .select_related("sent_by__user").order_by("-created_at").first()
-        )  # fmt: skip
+            .select_related("sent_by__user")
+            .order_by("-created_at")
+            .first()
+        )
     return {
         "invitation": invitation,
         "org": invitation.org,
@@ -393,8 +439,9 @@ def response_link(response):
 
     return (
         ActionResponse.objects.select_related("action__owner__user")
-        .filter(response=response).first()
-    )  # fmt: skip
+        .filter(response=response)
+        .first()
+    )
 
 
 @require_GET
@@ -426,20 +473,34 @@ def sorted_page(request, token):
     response = _response_of(invitation)
     message = (
         LoopMessage.objects.filter(response=response, queued_at__isnull=False)
-        .select_related("response__customer").order_by("-created_at").first()
-        if response else None
-    )  # fmt: skip
+        .select_related("response__customer")
+        .order_by("-created_at")
+        .first()
+        if response
+        else None
+    )
     if message is None:
         raise Http404
-    form = forms.OutcomeForm(request.POST or None,
-                             initial={"answer": request.GET.get("answer", "")})  # fmt: skip
+    form = forms.OutcomeForm(
+        request.POST or None, initial={"answer": request.GET.get("answer", "")}
+    )
     recorded = False
     if request.method == "POST" and form.is_valid():
-        recorded = services.loop_outcome_record(message=message,
-                                                outcome=form.cleaned_data["answer"],
-                                                comment=form.cleaned_data["comment"])  # fmt: skip
+        recorded = services.loop_outcome_record(
+            message=message,
+            outcome=form.cleaned_data["answer"],
+            comment=form.cleaned_data["comment"],
+        )
         message.refresh_from_db()
-    return render(request, "actions/sorted.html", {
-        "org": invitation.org, "message": message, "form": form, "recorded": recorded,
-        "preselected": request.GET.get("answer", ""), "token": token,
-    })  # fmt: skip
+    return render(
+        request,
+        "actions/sorted.html",
+        {
+            "org": invitation.org,
+            "message": message,
+            "form": form,
+            "recorded": recorded,
+            "preselected": request.GET.get("answer", ""),
+            "token": token,
+        },
+    )

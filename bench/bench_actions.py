@@ -71,10 +71,14 @@ def _fill(org, members, touchpoints, count, *, open_share, far_future=False):
     kinds = [Kind.PROBLEM, Kind.PROBLEM, Kind.SUGGESTION, Kind.PRAISE]
     for start in range(0, count, batch):
         size = min(batch, count - start)
-        customers = Customer.objects.bulk_create([
-            Customer(org=org, email=f"c{start + i}@{org.slug}.example", name=f"Customer {i} Bench")
-            for i in range(size)
-        ])  # fmt: skip
+        customers = Customer.objects.bulk_create(
+            [
+                Customer(
+                    org=org, email=f"c{start + i}@{org.slug}.example", name=f"Customer {i} Bench"
+                )
+                for i in range(size)
+            ]
+        )
         rows = []
         for i, customer in enumerate(customers):
             created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 365))
@@ -85,24 +89,35 @@ def _fill(org, members, touchpoints, count, *, open_share, far_future=False):
             is_open = rng.random() < open_share
             status = (
                 rng.choice(["open", "open", "open", "in_progress", "waiting"])
-                if is_open else rng.choice(["done", "done", "done", "wont_do"])
-            )  # fmt: skip
+                if is_open
+                else rng.choice(["done", "done", "done", "wont_do"])
+            )
             words = WORDS[(start + i) % len(WORDS)]
-            rows.append(Action(
-                org=org, kind=rng.choice(kinds), status=status, owner=rng.choice(members),
-                customer=customer, touchpoint=rng.choice(touchpoints),
-                words=f"{words} (#{start + i})" if words else "",
-                summary="" if words else "No: Was what you needed in stock?",
-                created_at=created, updated_at=created, due_at=due, first_due_at=due,
-                reminder_due_at=due - timedelta(hours=24), escalate_at=due + timedelta(days=1),
-                closed_at=None if is_open else created + timedelta(days=1),
-                resolution="" if is_open else "We sorted it out.",
-                closed_on_time=None if is_open else True,
-                # Old open actions have had their notices already; only new ones are pending.
-                reminder_sent_at=None if (far_future or due > now) else due,
-                overdue_sent_at=None if (far_future or due > now) else due,
-                escalated_at=None if (far_future or due > now) else due,
-            ))  # fmt: skip
+            rows.append(
+                Action(
+                    org=org,
+                    kind=rng.choice(kinds),
+                    status=status,
+                    owner=rng.choice(members),
+                    customer=customer,
+                    touchpoint=rng.choice(touchpoints),
+                    words=f"{words} (#{start + i})" if words else "",
+                    summary="" if words else "No: Was what you needed in stock?",
+                    created_at=created,
+                    updated_at=created,
+                    due_at=due,
+                    first_due_at=due,
+                    reminder_due_at=due - timedelta(hours=24),
+                    escalate_at=due + timedelta(days=1),
+                    closed_at=None if is_open else created + timedelta(days=1),
+                    resolution="" if is_open else "We sorted it out.",
+                    closed_on_time=None if is_open else True,
+                    # Old open actions have had their notices already; only new ones are pending.
+                    reminder_sent_at=None if (far_future or due > now) else due,
+                    overdue_sent_at=None if (far_future or due > now) else due,
+                    escalated_at=None if (far_future or due > now) else due,
+                )
+            )
         Action.objects.bulk_create(rows)
 
 
@@ -133,10 +148,12 @@ def bench_inbox(org) -> bool:
         ("team, 100 a page", "?tab=team&size=100"),
         ("done, page 200", "?tab=done&page=200"),
         ("team, search 'helmet'", "?tab=team&q=helmet"),
-        ("done, one touchpoint, problem", f"?tab=done&kind=problem&touchpoint="
-                                          f"{org.touchpoints.first().code}"),
+        (
+            "done, one touchpoint, problem",
+            f"?tab=done&kind=problem&touchpoint={org.touchpoints.first().code}",
+        ),
         ("htmx: team", "?tab=team"),
-    ]  # fmt: skip
+    ]
     print(f"  {'page':<32}{'median':>9}{'p95':>9}{'queries':>9}")
     ok = True
     for label, query in pages:
@@ -170,10 +187,14 @@ def bench_sweep(org) -> bool:
     now = time_now()
     # Reset from any earlier run: every notice in the future, nothing sent.
     Action.objects.filter(org=org).update(
-        reminder_sent_at=None, overdue_sent_at=None, escalated_at=None,
-        reminder_due_at=now + timedelta(days=2), due_at=now + timedelta(days=3),
-        escalate_at=now + timedelta(days=4), status="open",
-    )  # fmt: skip
+        reminder_sent_at=None,
+        overdue_sent_at=None,
+        escalated_at=None,
+        reminder_due_at=now + timedelta(days=2),
+        due_at=now + timedelta(days=3),
+        escalate_at=now + timedelta(days=4),
+        status="open",
+    )
     OutgoingEmail.objects.filter(org=org).delete()
     ActionEvent.objects.filter(action__org=org).delete()
     with connection.cursor() as cursor:
@@ -190,8 +211,9 @@ def bench_sweep(org) -> bool:
     nothing_due = statistics.median(timings)
     print(f"  nothing due:          {nothing_due * 1000:8.1f} ms per sweep (median of 5)")
 
-    due_ids = list(Action.objects.filter(org=org).order_by("pk").values_list("pk", flat=True)
-                   [:10_000])  # fmt: skip
+    due_ids = list(
+        Action.objects.filter(org=org).order_by("pk").values_list("pk", flat=True)[:10_000]
+    )
     Action.objects.filter(pk__in=due_ids).update(reminder_due_at=now - timedelta(minutes=1))
     mail.outbox = []
     started = time.perf_counter()
@@ -199,8 +221,10 @@ def bench_sweep(org) -> bool:
     ten_thousand = time.perf_counter() - started
     assert result["reminder"] == 10_000, result
     assert len(mail.outbox) == 10_000
-    print(f"  10,000 reminders due: {ten_thousand:8.1f} s "
-          f"({ten_thousand / 10_000 * 1000:.1f} ms per reminder)")  # fmt: skip
+    print(
+        f"  10,000 reminders due: {ten_thousand:8.1f} s "
+        f"({ten_thousand / 10_000 * 1000:.1f} ms per reminder)"
+    )
     started = time.perf_counter()
     result = action_notices_sweep(now=now)
     print(

@@ -50,8 +50,13 @@ def main() -> None:
         started = time.perf_counter()
         business = make_business(SLUG, "Bench Bikes")
         # 11 invitations for every 10 responses; one action for every 10 responses.
-        fill(*business, invitations=args.responses * 11 // 10, days=365, response_every=11,
-             action_every=10)  # fmt: skip
+        fill(
+            *business,
+            invitations=args.responses * 11 // 10,
+            days=365,
+            response_every=11,
+            action_every=10,
+        )
         org = business[0]
         print(f"  generated in {time.perf_counter() - started:.0f} s")
     responses = Response.objects.filter(org=org).count()
@@ -64,17 +69,24 @@ def main() -> None:
     print(f"Roll-ups: first full refresh of {days} days took {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     rollups_refresh(org=org, now=timezone.now())
-    print(f"Roll-ups: a sweep's refresh (traffic: last 7 days and today so far; actions: last "
-          f"95 days) takes {time.perf_counter() - started:.2f} s")  # fmt: skip
+    print(
+        f"Roll-ups: a sweep's refresh (traffic: last 7 days and today so far; actions: last "
+        f"95 days) takes {time.perf_counter() - started:.2f} s"
+    )
 
     client = Client()
     client.force_login(org.memberships.get(role="owner").user)
-    pages = [("last 7 days", "?days=7"), ("last 30 days", "?days=30"),
-             ("last 90 days", "?days=90"),
-             ("90 days, one touchpoint", "?days=90&touchpoint=phone")]  # fmt: skip
+    pages = [
+        ("last 7 days", "?days=7"),
+        ("last 30 days", "?days=30"),
+        ("last 90 days", "?days=90"),
+        ("90 days, one touchpoint", "?days=90&touchpoint=phone"),
+    ]
     load = os.getloadavg()[0]
-    print(f"\nDashboard, {RUNS} renders each (Django test client, in process; load average "
-          f"{load:.1f} on {os.cpu_count()} CPUs):")  # fmt: skip
+    print(
+        f"\nDashboard, {RUNS} renders each (Django test client, in process; load average "
+        f"{load:.1f} on {os.cpu_count()} CPUs):"
+    )
     print(f"  {'page':<26}{'median':>9}{'p95':>9}{'queries':>9}")
     worst = 0.0
     for label, query in pages:
@@ -91,8 +103,10 @@ def main() -> None:
             client.get(url)
         p95 = statistics.quantiles(timings, n=20)[18]
         worst = max(worst, p95)
-        print(f"  {label:<26}{statistics.median(timings):>7.0f}ms{p95:>7.0f}ms"
-              f"{len(captured.captured_queries):>9}")  # fmt: skip
+        print(
+            f"  {label:<26}{statistics.median(timings):>7.0f}ms{p95:>7.0f}ms"
+            f"{len(captured.captured_queries):>9}"
+        )
 
     RollupState.objects.filter(org=org).delete()
     timings = []
@@ -100,8 +114,10 @@ def main() -> None:
         started = time.perf_counter()
         client.get("/dashboard/?days=90")
         timings.append((time.perf_counter() - started) * 1000)
-    print(f"\nWithout roll-ups (everything counted live), 90 days: median "
-          f"{statistics.median(timings):.0f} ms over 3 renders")  # fmt: skip
+    print(
+        f"\nWithout roll-ups (everything counted live), 90 days: median "
+        f"{statistics.median(timings):.0f} ms over 3 renders"
+    )
     rollups_refresh(org=org, now=timezone.now())
     verdict = "meets" if worst <= 200 else "MISSES"
     print(f"\nWorst p95 with roll-ups: {worst:.0f} ms — {verdict} the 200 ms target.")

@@ -167,10 +167,21 @@ def main() -> int:
     sink.start()
     ready.wait(10)
     gunicorn = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "feedback.wsgi:application", "-w", str(WEB_WORKERS),
-         "-k", "sync", "-b", f"127.0.0.1:{web_port}", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "feedback.wsgi:application",
+            "-w",
+            str(WEB_WORKERS),
+            "-k",
+            "sync",
+            "-b",
+            f"127.0.0.1:{web_port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     worker = None
     try:
         for _ in range(100):
@@ -204,13 +215,19 @@ def setup_business():
 
     stamp = int(time.time())
     org = Organisation.objects.create(
-        name=f"Bench {stamp}", slug=f"bench-{stamp}", quiet_starts=clock(0), quiet_ends=clock(0),
-        fatigue_days=0, survey_reminder_days=0,
-    )  # fmt: skip
+        name=f"Bench {stamp}",
+        slug=f"bench-{stamp}",
+        quiet_starts=clock(0),
+        quiet_ends=clock(0),
+        fatigue_days=0,
+        survey_reminder_days=0,
+    )
     survey = survey_create(
-        org=org, name="After your visit", templates=LIBRARY["retail"]["questions"],
+        org=org,
+        name="After your visit",
+        templates=LIBRARY["retail"]["questions"],
         now=timezone.now(),
-    )  # fmt: skip
+    )
     Touchpoint.objects.create(org=org, slug="visit", name="Visit", survey=survey)
     _token, raw = ApiToken.issue(org=org, name="bench")
     return org, raw, stamp
@@ -234,10 +251,13 @@ def run(port, counter, env) -> dict:
     bodies = []
     for start in range(0, N, 500):
         items = [
-            {"customer": {"email": f"c{i}-{stamp}@bench.example", "name": f"Customer {i}"},
-             "touchpoint": "visit", "reference": f"ref-{i}"}
+            {
+                "customer": {"email": f"c{i}-{stamp}@bench.example", "name": f"Customer {i}"},
+                "touchpoint": "visit",
+                "reference": f"ref-{i}",
+            }
             for i in range(start, min(start + 500, N))
-        ]  # fmt: skip
+        ]
         bodies.append(json.dumps({"interactions": items}))
     started = time.monotonic()
     for body in bodies:
@@ -249,11 +269,20 @@ def run(port, counter, env) -> dict:
     Invitation.objects.filter(org=org).update(due_at=timezone.now())
     counter.value = 0
     worker = subprocess.Popen(
-        [str(ROOT / ".venv/bin/celery"), "-A", "feedback", "worker", "--pool=prefork",
-         f"--concurrency={os.cpu_count() or 2}", "--without-gossip", "--without-mingle",
-         "--loglevel=WARNING"],
-        cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "feedback.settings"},
-    )  # fmt: skip
+        [
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "feedback",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={os.cpu_count() or 2}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "feedback.settings"},
+    )
     figures["_worker"] = worker
     time.sleep(4)  # let the worker connect and fork
     from surveys.tasks import send_due_invitations
@@ -320,13 +349,21 @@ def run(port, counter, env) -> dict:
 
         answer = "yes" if flip[0] % 2 else "no"
         body = urlencode(
-            {"csrfmiddlewaretoken": form_token, f"q-{questions[0].key}": answer,
-             f"q-{questions[1].key}": "yes", "verbatim": f"Words {flip[0]}", "consent": "yes"}
-        )  # fmt: skip
+            {
+                "csrfmiddlewaretoken": form_token,
+                f"q-{questions[0].key}": answer,
+                f"q-{questions[1].key}": "yes",
+                "verbatim": f"Words {flip[0]}",
+                "consent": "yes",
+            }
+        )
         response, _ = request(
-            port, "POST", f"{prefix}/s/{token}/", body,
+            port,
+            "POST",
+            f"{prefix}/s/{token}/",
+            body,
             {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookie}"},
-        )  # fmt: skip
+        )
         return response.status == 302
 
     def submit_alone(i):
@@ -360,9 +397,13 @@ def run(port, counter, env) -> dict:
             response_submitted.disconnect(dispatch_uid="actions.route_response")
         with CaptureQueriesContext(connection) as post_queries:
             response = client.post(
-                url, {f"q-{questions[0].key}": answer, "verbatim": f"Changed: {answer}",
-                      "consent": "yes"},
-            )  # fmt: skip
+                url,
+                {
+                    f"q-{questions[0].key}": answer,
+                    "verbatim": f"Changed: {answer}",
+                    "consent": "yes",
+                },
+            )
             assert response.status_code == 302
         figures[key] = len(post_queries.captured_queries)
     response_submitted.connect(route_submitted_response, dispatch_uid="actions.route_response")
@@ -375,32 +416,48 @@ def report(f: dict) -> None:
     def verdict(ok):
         return "met" if ok else "NOT met"
 
-    print(f"Surveys bench: {f['n']:,} interactions, {WEB_WORKERS} gunicorn sync workers, "
-          f"{CLIENTS} client threads, {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"  batch ingest         {f['ingest_per_s']:8.0f} interactions/s   target ≥ 1,000: "
-          f"{verdict(f['ingest_per_s'] >= 1000)}")  # fmt: skip
-    print(f"  worker sends         {f['emails_per_s']:8.0f} emails/s ({f['emails_sent']:,} "
-          f"received by the sink, {f['outbox_rows']:,} outbox rows sent)")  # fmt: skip
+    print(
+        f"Surveys bench: {f['n']:,} interactions, {WEB_WORKERS} gunicorn sync workers, "
+        f"{CLIENTS} client threads, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"  batch ingest         {f['ingest_per_s']:8.0f} interactions/s   target ≥ 1,000: "
+        f"{verdict(f['ingest_per_s'] >= 1000)}"
+    )
+    print(
+        f"  worker sends         {f['emails_per_s']:8.0f} emails/s ({f['emails_sent']:,} "
+        f"received by the sink, {f['outbox_rows']:,} outbox rows sent)"
+    )
     print(f"  plain smtplib loop   {f['smtplib_per_s']:8.0f} emails/s")
     print(f"  emails/s ratio       {mail_ratio:8.2f}×   target ≥ 0.5: {verdict(mail_ratio >= 0.5)}")
-    print(f"  worker peak memory   {f['worker_peak_process_mb']:8.0f} MB largest process, "
-          f"{f['worker_peak_tree_mb']:.0f} MB all processes   target < 200 MB: "
-          f"{verdict(f['worker_peak_process_mb'] < 200)}")  # fmt: skip
+    print(
+        f"  worker peak memory   {f['worker_peak_process_mb']:8.0f} MB largest process, "
+        f"{f['worker_peak_tree_mb']:.0f} MB all processes   target < 200 MB: "
+        f"{verdict(f['worker_peak_process_mb'] < 200)}"
+    )
     for n, r in enumerate(f["rounds"], start=1):
         get_ratio = r["get"] / r["bare"]
         post_ratio = r["post"] / r["bare_2"]
         alone_ratio = r["post_alone"] / r["bare_2"]
         print(f"  round {n}: bare 'ok' view {r['bare']:6.0f} req/s, then {r['bare_2']:.0f} req/s")
-        print(f"    survey page GET    {r['get']:6.0f} req/s  {get_ratio:.2f}× bare   "
-              f"target ≥ 0.4: {verdict(get_ratio >= 0.4)}")  # fmt: skip
-        print(f"    survey submit POST {r['post']:6.0f} req/s  {post_ratio:.2f}× bare   "
-              f"target ≥ 0.2: {verdict(post_ratio >= 0.2)}")  # fmt: skip
-        print(f"      without the actions receiver {r['post_alone']:6.0f} req/s  "
-              f"{alone_ratio:.2f}× bare")  # fmt: skip
-    print(f"  queries: page GET {f['get_queries']} (≤ 6: {verdict(f['get_queries'] <= 6)}); "
-          f"submit POST {f['post_queries']} (≤ 6: {verdict(f['post_queries'] <= 6)}), of which "
-          f"surveys {f['post_alone_queries']} and the actions receiver "
-          f"{f['post_queries'] - f['post_alone_queries']}")  # fmt: skip
+        print(
+            f"    survey page GET    {r['get']:6.0f} req/s  {get_ratio:.2f}× bare   "
+            f"target ≥ 0.4: {verdict(get_ratio >= 0.4)}"
+        )
+        print(
+            f"    survey submit POST {r['post']:6.0f} req/s  {post_ratio:.2f}× bare   "
+            f"target ≥ 0.2: {verdict(post_ratio >= 0.2)}"
+        )
+        print(
+            f"      without the actions receiver {r['post_alone']:6.0f} req/s  "
+            f"{alone_ratio:.2f}× bare"
+        )
+    print(
+        f"  queries: page GET {f['get_queries']} (≤ 6: {verdict(f['get_queries'] <= 6)}); "
+        f"submit POST {f['post_queries']} (≤ 6: {verdict(f['post_queries'] <= 6)}), of which "
+        f"surveys {f['post_alone_queries']} and the actions receiver "
+        f"{f['post_queries'] - f['post_alone_queries']}"
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def _make_wall(fresh: bool):
     business = make_business(SLUG, "Wall Bench Cycles", wall=True)
     org = business[0]
     # 13,000 invitations → ~11,800 consented responses, each with an action; ~90% done.
-    fill(*business, invitations=13_000, days=365, response_every=11, action_every=1,
-         consent_every=1)  # fmt: skip
+    fill(
+        *business, invitations=13_000, days=365, response_every=11, action_every=1, consent_every=1
+    )
     with step(f"{ENTRIES:,} wall entries"), connection.cursor() as cur:
         cur.execute(
             """INSERT INTO feedback_wallentry (code, org_id, action_id, response_id, quote,
@@ -116,13 +117,27 @@ def main() -> None:
     print(f"Wall of {org.name}: {live:,} live entries")
 
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.feedback_settings",
-           "BENCH_WALL_RECHECK": str(args.recheck)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.feedback_settings",
+        "BENCH_WALL_RECHECK": str(args.recheck),
+    }
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "feedback.wsgi:application", "-w", "2", "-k", "sync",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "feedback.wsgi:application",
+            "-w",
+            "2",
+            "-k",
+            "sync",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     try:
         for _ in range(100):  # up to 10 s for the server to listen
             try:
@@ -147,10 +162,15 @@ def main() -> None:
                 first.append(_rate(pool, port, [wall], args.seconds))
                 spread.append(_rate(pool, port, pages, args.seconds))
         bare_rps = sum(bare) / len(bare)
-        mode = (f"rechecked at most every {args.recheck:g} s per worker" if args.recheck
-                else "every request checked against the database")  # fmt: skip
-        print(f"\ngunicorn, 2 sync workers, {CLIENTS} client processes, loopback, "
-              f"{2 * args.seconds:.0f} s per figure; wall {mode}:")  # fmt: skip
+        mode = (
+            f"rechecked at most every {args.recheck:g} s per worker"
+            if args.recheck
+            else "every request checked against the database"
+        )
+        print(
+            f"\ngunicorn, 2 sync workers, {CLIENTS} client processes, loopback, "
+            f"{2 * args.seconds:.0f} s per figure; wall {mode}:"
+        )
         print(f"  bare Django view:        {bare_rps:7.0f} requests/s")
         for label, rates in (("wall, first page", first), ("wall, pages 1-5", spread)):
             rps = sum(rates) / len(rates)

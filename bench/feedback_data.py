@@ -20,11 +20,15 @@ def setup_django(db_name: str = DEFAULT_DB) -> str:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.feedback_settings"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/4")
     # Production-like: no DEBUG query log, plain HTTP on loopback.
-    os.environ.update({
-        "DEBUG": "0", "SECRET_KEY": "bench-only-not-a-secret-" + "x" * 40,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver", "SECURE_SSL_REDIRECT": "0",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    })  # fmt: skip
+    os.environ.update(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only-not-a-secret-" + "x" * 40,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "SECURE_SSL_REDIRECT": "0",
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        }
+    )
     _create_database(base, db_name)
     import django
 
@@ -67,30 +71,51 @@ def make_business(slug: str, name: str, *, wall: bool = False):
     org = Organisation.objects.create(slug=slug, name=name, wall_enabled=wall)
     members = []
     for n, first in enumerate(["Ada", "Ben", "Cleo", "Dev"]):
-        user = User.objects.create_user(email=f"{first.lower()}@{slug}.example", password="bench",
-                                        name=f"{first} Bench")  # fmt: skip
+        user = User.objects.create_user(
+            email=f"{first.lower()}@{slug}.example", password="bench", name=f"{first} Bench"
+        )
         role = Membership.Role.OWNER if n == 0 else Membership.Role.STAFF
         members.append(Membership.objects.create(org=org, user=user, role=role))
     survey = Survey.objects.create(org=org, name="After your visit")
     version = SurveyVersion.objects.create(survey=survey, number=1)
     questions = [
-        Question.objects.create(version=version, position=0, kind="yes_no",
-                                text="Was what you needed in stock?"),
-        Question.objects.create(version=version, position=1, kind="yes_no",
-                                text="Did our staff know what they were talking about?"),
-        Question.objects.create(version=version, position=2, kind="rating",
-                                text="How quickly were you served?"),
-    ]  # fmt: skip
+        Question.objects.create(
+            version=version, position=0, kind="yes_no", text="Was what you needed in stock?"
+        ),
+        Question.objects.create(
+            version=version,
+            position=1,
+            kind="yes_no",
+            text="Did our staff know what they were talking about?",
+        ),
+        Question.objects.create(
+            version=version, position=2, kind="rating", text="How quickly were you served?"
+        ),
+    ]
     touchpoints = [
         Touchpoint.objects.create(org=org, slug=s, name=n, survey=survey, default_owner=members[0])
-        for s, n in [("repair-collected", "Repair collected"), ("in-store", "In-store purchase"),
-                     ("phone", "Phone support")]
-    ]  # fmt: skip
+        for s, n in [
+            ("repair-collected", "Repair collected"),
+            ("in-store", "In-store purchase"),
+            ("phone", "Phone support"),
+        ]
+    ]
     return org, members, version, questions, touchpoints
 
 
-def fill(org, members, version, questions, touchpoints, *, invitations: int, days: int,
-         response_every: int, action_every: int, consent_every: int = 3) -> None:  # fmt: skip
+def fill(
+    org,
+    members,
+    version,
+    questions,
+    touchpoints,
+    *,
+    invitations: int,
+    days: int,
+    response_every: int,
+    action_every: int,
+    consent_every: int = 3,
+) -> None:
     """Customers, interactions, invitations, responses (all but every ``response_every``-th
     invitation), three answers each, and an action for every ``action_every``-th response,
     spread evenly over the last ``days`` days."""
@@ -98,12 +123,25 @@ def fill(org, members, version, questions, touchpoints, *, invitations: int, day
 
     customers = max(1000, invitations // 10)
     p = {
-        "org": org.pk, "n": invitations, "nc": customers, "days": days, "sv": version.pk,
-        "tp1": touchpoints[0].pk, "tp2": touchpoints[1].pk, "tp3": touchpoints[2].pk,
-        "q1": questions[0].pk, "q2": questions[1].pk, "q3": questions[2].pk,
-        "o1": members[0].pk, "o2": members[1].pk, "o3": members[2].pk, "o4": members[3].pk,
-        "re": response_every, "ae": action_every, "ce": consent_every,
-    }  # fmt: skip
+        "org": org.pk,
+        "n": invitations,
+        "nc": customers,
+        "days": days,
+        "sv": version.pk,
+        "tp1": touchpoints[0].pk,
+        "tp2": touchpoints[1].pk,
+        "tp3": touchpoints[2].pk,
+        "q1": questions[0].pk,
+        "q2": questions[1].pk,
+        "q3": questions[2].pk,
+        "o1": members[0].pk,
+        "o2": members[1].pk,
+        "o3": members[2].pk,
+        "o4": members[3].pk,
+        "re": response_every,
+        "ae": action_every,
+        "ce": consent_every,
+    }
     with connection.cursor() as cur:
         with step(f"{customers:,} customers"):
             cur.execute(

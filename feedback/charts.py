@@ -29,16 +29,28 @@ def trend_chart(trend: list[dict]) -> dict:
     bars = []
     for index, week in enumerate(trend):
         x = LEFT + index * slot + (slot - bar_w) / 2
-        bars.append({
-            "x": round(x, 1), "w": round(bar_w, 1),
-            "y": round(y(week["responses"]), 1),
-            "h": round(plot_h * week["responses"] / top, 1),
-            "py": round(y(week["problems"]), 1),
-            "ph": round(plot_h * week["problems"] / top, 1),
-            "label_x": round(x + bar_w / 2, 1), "week": week,
-            "show_label": index % 2 == (len(trend) - 1) % 2,
-        })  # fmt: skip
+        bars.append(
+            {
+                "x": round(x, 1),
+                "w": round(bar_w, 1),
+                "y": round(y(week["responses"]), 1),
+                "h": round(plot_h * week["responses"] / top, 1),
+                "py": round(y(week["problems"]), 1),
+                "ph": round(plot_h * week["problems"] / top, 1),
+                "label_x": round(x + bar_w / 2, 1),
+                "week": week,
+                "show_label": index % 2 == (len(trend) - 1) % 2,
+            }
+        )
     grid = [{"y": round(y(top * i / 4), 1), "value": top * i // 4} for i in range(5)]
-    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
-            "baseline": TOP + plot_h, "label_y": HEIGHT - BOTTOM + 18, "bars": bars,
-            "grid": grid, "weeks": trend}  # fmt: skip
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "baseline": TOP + plot_h,
+        "label_y": HEIGHT - BOTTOM + 18,
+        "bars": bars,
+        "grid": grid,
+        "weeks": trend,
+    }

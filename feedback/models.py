@@ -30,9 +30,13 @@ class WallEntry(models.Model):
     original_quote = models.TextField(help_text="The words as the customer wrote them.")
     attribution = models.CharField(max_length=60)
     touchpoint = models.ForeignKey(
-        Touchpoint, models.SET_NULL, null=True, blank=True, related_name="+",
+        Touchpoint,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="For the wall's touchpoint filter; the name shown is the copy below.",
-    )  # fmt: skip
+    )
     touchpoint_name = models.CharField(max_length=120, blank=True)
     month = models.DateField(help_text="First day of the month of the feedback.")
     what_we_did = models.TextField()
@@ -160,9 +164,10 @@ class RollupState(models.Model):
     complete_through = models.DateField()
     actions_from = models.DateField(null=True, blank=True)
     traffic_until = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Traffic and answers are rolled up to this moment (today's so far included).",
-    )  # fmt: skip
+    )
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

@@ -51,8 +51,13 @@ class Figures:
         return stats.humanise_duration(self.median_closed_loop)
 
 
-def figures(org, window: stats.Window, touchpoint=None, days: dict | None = None,
-            numbers: "ActionNumbers | None" = None) -> Figures:  # fmt: skip
+def figures(
+    org,
+    window: stats.Window,
+    touchpoint=None,
+    days: dict | None = None,
+    numbers: "ActionNumbers | None" = None,
+) -> Figures:
     """Traffic (roll-ups + live) and the action figures. Up to eight queries; none when the
     caller passes the traffic ``days`` (from ``traffic_by_day``) and ``action_numbers``."""
     result = Figures(window=window)
@@ -104,8 +109,15 @@ def _median(values: list[int]) -> timedelta | None:
     return timedelta(microseconds=(values[middle - 1] + values[middle]) / 2)
 
 
-def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
-                   with_tags: bool = True, tag_limit: int = 10) -> ActionNumbers:  # fmt: skip
+def action_numbers(
+    org,
+    window: stats.Window,
+    touchpoint=None,
+    state=None,
+    *,
+    with_tags: bool = True,
+    tag_limit: int = 10,
+) -> ActionNumbers:
     """Every action figure over the window: closed, open, overdue, promises kept and moved
     deadlines, median times, per person promises and loops closed, the most used tags.
 
@@ -129,8 +141,11 @@ def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
     def add(row):
         key = row["owner"]
         if key not in owners:
-            owners[key] = {"name": row["owner__user__name"], "email": row["owner__user__email"],
-                           **dict.fromkeys(_COUNTERS, 0)}  # fmt: skip
+            owners[key] = {
+                "name": row["owner__user__name"],
+                "email": row["owner__user__email"],
+                **dict.fromkeys(_COUNTERS, 0),
+            }
         for name in _COUNTERS:
             owners[key][name] += row[name]
             totals[name] += row[name]
@@ -163,8 +178,12 @@ def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
     # a little behind another server's). The key day of each has not been rolled up.
     rest = stats.in_period(live_start, now)
     if live_start > start:
-        rest |= Q(status__in=stats.ALL_STATUSES, due_at__gte=now, closed_at__gte=start,
-                  closed_at__lt=live_start)  # fmt: skip
+        rest |= Q(
+            status__in=stats.ALL_STATUSES,
+            due_at__gte=now,
+            closed_at__gte=start,
+            closed_at__lt=live_start,
+        )
         rest |= Q(closed_at__gte=now, due_at__gte=start, due_at__lt=live_start)
     counted = stats.promises_counted(start, now) & rest
     closed = Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=live_start, closed_at__lt=now)
@@ -174,15 +193,19 @@ def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
         .values("owner", "owner__user__name", "owner__user__email")
         .annotate(
             open=Count("pk", filter=Q(status__in=Action.OPEN_STATUSES)),
-            overdue=Count("pk", filter=Q(status__in=[Action.Status.OPEN,
-                                                     Action.Status.IN_PROGRESS], due_at__lt=now)),
+            overdue=Count(
+                "pk",
+                filter=Q(
+                    status__in=[Action.Status.OPEN, Action.Status.IN_PROGRESS], due_at__lt=now
+                ),
+            ),
             promised=Count("pk", filter=counted),
             kept=Count("pk", filter=counted & stats.PROMISE_KEPT),
             moved=Count("pk", filter=counted & ~Q(due_at=F("first_due_at"))),
             closed=Count("pk", filter=closed),
         )
         .order_by()
-    ):  # fmt: skip
+    ):
         add(row)
         open_count += row["open"]
         overdue_count += row["overdue"]
@@ -206,24 +229,32 @@ def action_numbers(org, window: stats.Window, touchpoint=None, state=None, *,
         tags = [{"tag__name": name, "uses": uses} for name, uses in ranked[:tag_limit] if uses]
 
     people = [
-        {"name": o["name"] or o["email"],
-         "promises": stats.PromisesKept(kept=o["kept"], total=o["promised"]),
-         "closed": o["closed"]}
+        {
+            "name": o["name"] or o["email"],
+            "promises": stats.PromisesKept(kept=o["kept"], total=o["promised"]),
+            "closed": o["closed"],
+        }
         for o in sorted(
             (o for key, o in owners.items() if key is not None and (o["promised"] or o["closed"])),
             key=lambda o: (o["name"], o["email"]),
         )
-    ]  # fmt: skip
+    ]
     return ActionNumbers(
-        closed=totals["closed"], open=open_count, overdue=overdue_count, moved=totals["moved"],
+        closed=totals["closed"],
+        open=open_count,
+        overdue=overdue_count,
+        moved=totals["moved"],
         promises=stats.PromisesKept(kept=totals["kept"], total=totals["promised"]),
-        median_first_reply=_median(first_reply), median_closed_loop=_median(closed_loop),
-        people=people, tags=tags,
-    )  # fmt: skip
+        median_first_reply=_median(first_reply),
+        median_closed_loop=_median(closed_loop),
+        people=people,
+        tags=tags,
+    )
 
 
-def weekly_trend(org, now: datetime, touchpoint=None, weeks: int = TREND_WEEKS,
-                 days: dict | None = None) -> list[dict]:  # fmt: skip
+def weekly_trend(
+    org, now: datetime, touchpoint=None, weeks: int = TREND_WEEKS, days: dict | None = None
+) -> list[dict]:
     """The last ``weeks`` weeks (each seven local days, the last ending today): responses and
     how many raised a problem. Three or four queries, none when the caller passes ``days``."""
     today = now.astimezone(org.tz).date()
@@ -236,8 +267,9 @@ def weekly_trend(org, now: datetime, touchpoint=None, weeks: int = TREND_WEEKS,
         span = [week_start + timedelta(days=d) for d in range(7)]
         responses = sum(days.get(d, {}).get("responses", 0) for d in span)
         problems = sum(days.get(d, {}).get("problem_responses", 0) for d in span)
-        trend.append({"start": week_start, "end": span[-1], "responses": responses,
-                      "problems": problems})  # fmt: skip
+        trend.append(
+            {"start": week_start, "end": span[-1], "responses": responses, "problems": problems}
+        )
     return trend
 
 
@@ -340,17 +372,19 @@ def publishable(org, limit: int = 50) -> list[tuple[Action, Response]]:
     for action in primary:
         pairs[action.response_id] = (action, action.response)
     links = (
-        ActionResponse.objects.filter(action__org=org, action__status=Action.Status.DONE,
-                                      **may_quote)
+        ActionResponse.objects.filter(
+            action__org=org, action__status=Action.Status.DONE, **may_quote
+        )
         .exclude(response__verbatim="")
         .filter(~Exists(live))
         .select_related("action__touchpoint", "response__customer")
         .order_by("-action__closed_at")[:limit]
-    )  # fmt: skip
+    )
     for link in links:
         pairs.setdefault(link.response_id, (link.action, link.response))
-    ordered = sorted(pairs.values(), key=lambda pair: pair[0].closed_at or pair[0].created_at,
-                     reverse=True)  # fmt: skip
+    ordered = sorted(
+        pairs.values(), key=lambda pair: pair[0].closed_at or pair[0].created_at, reverse=True
+    )
     return ordered[:limit]
 
 

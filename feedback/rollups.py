@@ -54,9 +54,10 @@ def problem_expression():
         Action.objects.filter(response=OuterRef("pk"), kind=Kind.PROBLEM).values("pk")[:1]
     )
     problem_link = Subquery(
-        ActionResponse.objects.filter(response=OuterRef("pk"), action__kind=Kind.PROBLEM)
-        .values("pk")[:1]
-    )  # fmt: skip
+        ActionResponse.objects.filter(response=OuterRef("pk"), action__kind=Kind.PROBLEM).values(
+            "pk"
+        )[:1]
+    )
     return (Exists(negative) | Q(_problem_action__isnull=False) | Q(_problem_link__isnull=False)), {
         "_problem_action": problem_action,
         "_problem_link": problem_link,
@@ -89,8 +90,9 @@ def traffic_rows(org, start: datetime, end: datetime, touchpoint=None) -> list[d
         )
     ):
         target = rows[(row["day"], row["tp"])]
-        target.update(responses=row["n"], problem_responses=row["problems"],
-                      with_words=row["words"])  # fmt: skip
+        target.update(
+            responses=row["n"], problem_responses=row["problems"], with_words=row["words"]
+        )
     for row in (
         invitations.annotate(
             day=TruncDate("created_at", tzinfo=tz), tp=F("interaction__touchpoint_id")
@@ -175,15 +177,21 @@ def rollups_refresh(*, org, now: datetime) -> int:
         actions_from = yesterday - timedelta(days=ACTION_DAYS - 1)
         ActionRollup.objects.filter(org=org).delete()
         ActionRollup.objects.bulk_create(
-            [ActionRollup(org=org, **row) for row in action_rows(
-                org, local_midnight(actions_from, tz), end)],
+            [
+                ActionRollup(org=org, **row)
+                for row in action_rows(org, local_midnight(actions_from, tz), end)
+            ],
             batch_size=1000,
-        )  # fmt: skip
+        )
         RollupState.objects.update_or_create(
             org=org,
-            defaults={"complete_through": yesterday, "actions_from": actions_from,
-                      "traffic_until": now, "refreshed_at": now},
-        )  # fmt: skip
+            defaults={
+                "complete_through": yesterday,
+                "actions_from": actions_from,
+                "traffic_until": now,
+                "refreshed_at": now,
+            },
+        )
     return (yesterday - first).days + 1
 
 
@@ -196,19 +204,33 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
     queries; the counting is the Python twin of ``stats.promises_counted`` and
     ``stats.PROMISE_KEPT`` for actions whose key day has passed (so whose deadline has)."""
     tz = org.tz
-    rows: dict = defaultdict(lambda: {
-        "promised": 0, "kept": 0, "moved": 0, "closed": 0,
-        "first_reply_us": [], "closed_loop_us": [], "tags": {},
-    })  # fmt: skip
+    rows: dict = defaultdict(
+        lambda: {
+            "promised": 0,
+            "kept": 0,
+            "moved": 0,
+            "closed": 0,
+            "first_reply_us": [],
+            "closed_loop_us": [],
+            "tags": {},
+        }
+    )
     actions = Action.objects.for_org(org).filter(
         Q(closed_at__gte=start, closed_at__lt=end)
         | Q(status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end)
     )
     keyed = {}
     for pk, status, tp, owner, created, due, first_due, first_reply, closed in actions.values_list(
-        "pk", "status", "touchpoint_id", "owner_id", "created_at", "due_at", "first_due_at",
-        "first_reply_at", "closed_at",
-    ):  # fmt: skip
+        "pk",
+        "status",
+        "touchpoint_id",
+        "owner_id",
+        "created_at",
+        "due_at",
+        "first_due_at",
+        "first_reply_at",
+        "closed_at",
+    ):
         key = max(closed, due) if closed is not None else due
         if start <= key < end:
             row = rows[(key.astimezone(tz).date(), tp, owner)]
@@ -227,8 +249,10 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
     for action_id, name in tagged.values_list("action_id", "tag__name"):
         if action_id in keyed:
             keyed[action_id][name] = keyed[action_id].get(name, 0) + 1
-    return [{"day": day, "touchpoint_id": tp, "owner_id": owner, **values}
-            for (day, tp, owner), values in rows.items()]  # fmt: skip
+    return [
+        {"day": day, "touchpoint_id": tp, "owner_id": owner, **values}
+        for (day, tp, owner), values in rows.items()
+    ]
 
 
 def _first_day(org, tz) -> date | None:
@@ -261,13 +285,15 @@ def _rolled(model, org, start: datetime, until: datetime | None, touchpoint):
     if until is None or until <= start:
         return None
     last_day = (until - timedelta(microseconds=1)).astimezone(org.tz).date()
-    rows = model.objects.filter(org=org, day__gte=start.astimezone(org.tz).date(),
-                                day__lte=last_day)  # fmt: skip
+    rows = model.objects.filter(
+        org=org, day__gte=start.astimezone(org.tz).date(), day__lte=last_day
+    )
     return rows if touchpoint is None else rows.filter(touchpoint=touchpoint)
 
 
-def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None,
-                   until=_UNKNOWN) -> dict[date, dict]:  # fmt: skip
+def traffic_by_day(
+    org, start: datetime, end: datetime, touchpoint=None, until=_UNKNOWN
+) -> dict[date, dict]:
     """Traffic per local day over [start, end): roll-ups up to ``until`` (from
     ``traffic_until``), live counts for the rest. ``start`` must be a local midnight. Up to
     four queries (three when the caller passes ``until``)."""
@@ -286,8 +312,9 @@ def traffic_by_day(org, start: datetime, end: datetime, touchpoint=None,
     return dict(days)
 
 
-def answer_distribution(org, start: datetime, end: datetime, touchpoint=None,
-                        until=_UNKNOWN) -> list[dict]:  # fmt: skip
+def answer_distribution(
+    org, start: datetime, end: datetime, touchpoint=None, until=_UNKNOWN
+) -> list[dict]:
     """Per question (in survey order): its text and [(value, count)], most answers first for
     choices, in scale order for yes/no and ratings. Up to three queries."""
     if until is _UNKNOWN:
@@ -311,11 +338,17 @@ def answer_distribution(org, start: datetime, end: datetime, touchpoint=None,
         position, text = meta[key]
         total = sum(values.values())
         ordered = sorted(values.items(), key=_value_order)
-        questions.append({
-            "key": key, "text": text, "position": position, "total": total,
-            "values": [{"value": v, "count": n, "percent": round(n * 100 / total)}
-                       for v, n in ordered],
-        })  # fmt: skip
+        questions.append(
+            {
+                "key": key,
+                "text": text,
+                "position": position,
+                "total": total,
+                "values": [
+                    {"value": v, "count": n, "percent": round(n * 100 / total)} for v, n in ordered
+                ],
+            }
+        )
     questions.sort(key=lambda q: (q["position"], q["text"]))
     return questions
 

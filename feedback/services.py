@@ -131,10 +131,14 @@ def wall_entry_publish(
         kind=ActionEvent.Kind.PUBLISHED,
         actor=member,
         text=quote,
-        data={"entry": str(entry.code), "original": original, "quote": quote,
-              "what_we_did": what_we_did},
+        data={
+            "entry": str(entry.code),
+            "original": original,
+            "quote": quote,
+            "what_we_did": what_we_did,
+        },
         created_at=now,
-    )  # fmt: skip
+    )
     wallcache.wall_changed(action.org)
     return entry
 
@@ -151,9 +155,8 @@ def wall_entry_unpublish(*, entry: WallEntry, member: Membership, now: datetime)
             action_id=entry.action_id,
             kind=ActionEvent.Kind.UNPUBLISHED,
             actor=member,
-            data={"entry": str(entry.code), "original": entry.original_quote,
-                  "quote": entry.quote},
+            data={"entry": str(entry.code), "original": entry.original_quote, "quote": entry.quote},
             created_at=now,
-        )  # fmt: skip
+        )
         wallcache.wall_changed(entry.org)
     return entry

@@ -37,8 +37,9 @@ def window_for(org, days: int, now: datetime) -> Window:
     tz = org.tz
     today = now.astimezone(tz).date()
     first_day = today - timedelta(days=days - 1)
-    return Window(days=days, start=local_midnight(first_day, tz), end=now, first_day=first_day,
-                  today=today)  # fmt: skip
+    return Window(
+        days=days, start=local_midnight(first_day, tz), end=now, first_day=first_day, today=today
+    )
 
 
 def local_midnight(day: date, tz) -> datetime:

@@ -159,8 +159,15 @@ def export_responses(request):
                 "yes" if response.may_quote else "no",
             ]
 
-    header = ["submitted_at", "touchpoint", "customer_name", "customer_email", "answers",
-              "words", "may_quote"]  # fmt: skip
+    header = [
+        "submitted_at",
+        "touchpoint",
+        "customer_name",
+        "customer_email",
+        "answers",
+        "words",
+        "may_quote",
+    ]
     return _csv_response(f"{org.slug}-responses-{days}d.csv", header, rows())
 
 
@@ -201,9 +208,21 @@ def export_actions(request):
                 ", ".join(tag.name for tag in action.tags.all()),
             ]
 
-    header = ["code", "created_at", "kind", "status", "touchpoint", "owner", "words",
-              "first_due_at", "due_at", "closed_at", "kept_on_time", "what_we_did",
-              "tags"]  # fmt: skip
+    header = [
+        "code",
+        "created_at",
+        "kind",
+        "status",
+        "touchpoint",
+        "owner",
+        "words",
+        "first_due_at",
+        "due_at",
+        "closed_at",
+        "kept_on_time",
+        "what_we_did",
+        "tags",
+    ]
     return _csv_response(f"{org.slug}-actions-{days}d.csv", header, rows())
 
 
@@ -324,9 +343,17 @@ def _public_context(org) -> dict:
     # Cached HTML is shared by every visitor: it must carry nothing of the visitor who happened
     # to render it (no CSRF token, flash messages, user or membership), and the CSP nonce is a
     # placeholder swapped for this request's nonce when the page is served.
-    return {"org": org, "current_org": org, "csrf_token": "", "member": None,
-            "messages": [], "user": AnonymousUser(), "perms": None, "request": None,
-            "csp_nonce": wallcache.NONCE_PLACEHOLDER}  # fmt: skip
+    return {
+        "org": org,
+        "current_org": org,
+        "csrf_token": "",
+        "member": None,
+        "messages": [],
+        "user": AnonymousUser(),
+        "perms": None,
+        "request": None,
+        "csp_nonce": wallcache.NONCE_PLACEHOLDER,
+    }
 
 
 def _render_public(template: str, context: dict, org) -> str:

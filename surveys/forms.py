@@ -82,9 +82,11 @@ class QuestionForm(forms.ModelForm):
 class SurveySettingsForm(forms.Form):
     name = forms.CharField(max_length=120)
     free_text_prompt = forms.CharField(
-        max_length=200, required=False, label="Free-text box prompt",
+        max_length=200,
+        required=False,
+        label="Free-text box prompt",
         help_text="Leave empty for no free-text box.",
-    )  # fmt: skip
+    )
     active = forms.BooleanField(required=False, label="Active (invitations are sent)")
 
     def clean(self):

@@ -173,6 +173,12 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
     if values:
         raise InputError(422, values)
     return InteractionInput(
-        email=email, name=name.strip(), locale=locale.strip(), touchpoint=touchpoint,
-        staff=staff, occurred_at=occurred_at, reference=reference, metadata=metadata,
-    )  # fmt: skip
+        email=email,
+        name=name.strip(),
+        locale=locale.strip(),
+        touchpoint=touchpoint,
+        staff=staff,
+        occurred_at=occurred_at,
+        reference=reference,
+        metadata=metadata,
+    )

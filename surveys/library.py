@@ -57,8 +57,13 @@ LIBRARY: dict[str, dict] = {
             _q("repair-explained", YES_NO, "Did we explain what we did in words that made sense?"),
             _q("repair-price", YES_NO, "Was the price what we told you it would be?"),
             _q("repair-updates", YES_NO, "Did we keep you posted while you waited?"),
-            _q("repair-care", RATING, "How carefully did we treat your things?",
-               low="Carelessly", high="With care"),
+            _q(
+                "repair-care",
+                RATING,
+                "How carefully did we treat your things?",
+                low="Carelessly",
+                high="With care",
+            ),
         ],
     },
     "food": {
@@ -80,8 +85,12 @@ LIBRARY: dict[str, dict] = {
             _q("sw-quick", YES_NO, "Did you get an answer quickly enough?"),
             _q("sw-repeat", YES_NO, "Did you have to explain your problem more than once?"),
             _q("sw-effort", RATING, "How easy was it to get help?", low="Hard", high="Easy"),
-            _q("sw-channel", CHOICE, "How would you rather reach us next time?",
-               choices=("Email", "Phone", "Chat")),
+            _q(
+                "sw-channel",
+                CHOICE,
+                "How would you rather reach us next time?",
+                choices=("Email", "Phone", "Chat"),
+            ),
         ],
     },
     "general": {
@@ -94,7 +103,7 @@ LIBRARY: dict[str, dict] = {
             _q("any-other", TEXT, "Is there anything we should have done differently?"),
         ],
     },
-}  # fmt: skip
+}
 
 
 def template_question(template_id: str) -> TemplateQuestion | None:

@@ -285,11 +285,9 @@ def _claim(queryset, batch):
     # customer skips this one until it has committed last_surveyed_at, so fatigue holds.
     return list(
         queryset.select_for_update(skip_locked=True, of=("self", "customer"))
-        .select_related(
-            "org", "customer", "interaction__touchpoint", "interaction__staff__user"
-        )
+        .select_related("org", "customer", "interaction__touchpoint", "interaction__staff__user")
         .order_by("due_at")[:batch]
-    )  # fmt: skip
+    )
 
 
 def invitations_send_due(*, now: datetime, batch: int = SEND_BATCH, max_batches=1000) -> int:
@@ -372,9 +370,17 @@ def _send_batch(now, batch, connection) -> tuple[int, int]:
                 _mark_sent(invitation, version, now)
         _update_grouped(
             rows,
-            ["status", "skip_reason", "sent_at", "survey_version_id", "expires_at",
-             "reminder_due_at", "attempts", "last_error"],
-        )  # fmt: skip
+            [
+                "status",
+                "skip_reason",
+                "sent_at",
+                "survey_version_id",
+                "expires_at",
+                "reminder_due_at",
+                "attempts",
+                "last_error",
+            ],
+        )
         if surveyed:
             Customer.objects.filter(pk__in=list(surveyed)).update(last_surveyed_at=now)
     return len(rows), len(waiting) - len(outcome.unrecorded)
@@ -382,9 +388,11 @@ def _send_batch(now, batch, connection) -> tuple[int, int]:
 
 def _invitation_email(invitation, version, questions, *, reminder=False):
     org = invitation.org
-    prefix, template = ("invitation-reminder", "survey-reminder") if reminder else (
-        "invitation", "survey-invitation"
-    )  # fmt: skip
+    prefix, template = (
+        ("invitation-reminder", "survey-reminder")
+        if reminder
+        else ("invitation", "survey-invitation")
+    )
     return email_build(
         key=f"{prefix}:{invitation.pk}",
         kind=template,

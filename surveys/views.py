@@ -125,9 +125,12 @@ def _survey_context(invitation, questions, answers, **extra):
             "unsubscribe_url": reverse("surveys:unsubscribe", args=[invitation.token]),
         }
     items = _page_items(
-        questions, answers, extra.pop("posted", None), extra.pop("errors", None),
+        questions,
+        answers,
+        extra.pop("posted", None),
+        extra.pop("errors", None),
         extra.get("picked"),
-    )  # fmt: skip
+    )
     response = getattr(invitation, "response", None)
     return {
         "invitation": invitation,
@@ -196,16 +199,25 @@ def _save_all_answers(request, invitation, questions, answers):
     form = SurveyAnswerForm(request.POST, questions)
     if not form.is_valid():
         context = _survey_context(
-            invitation, questions, answers, posted=request.POST, errors=form.errors,
-            form_errors=form.errors, verbatim_error=form.errors.get("verbatim", ""),
-        )  # fmt: skip
+            invitation,
+            questions,
+            answers,
+            posted=request.POST,
+            errors=form.errors,
+            form_errors=form.errors,
+            verbatim_error=form.errors.get("verbatim", ""),
+        )
         context["verbatim"] = request.POST.get("verbatim", "")
         context["consent"] = form.consent
         return render(request, "surveys/survey_page.html", context, status=400)
     services.response_save(
-        invitation=invitation, answers=form.answers, existing=answers,
-        verbatim=form.verbatim, consent=form.consent, now=timezone.now(),
-    )  # fmt: skip
+        invitation=invitation,
+        answers=form.answers,
+        existing=answers,
+        verbatim=form.verbatim,
+        consent=form.consent,
+        now=timezone.now(),
+    )
     return redirect("surveys:thanks", token=invitation.token)
 
 
@@ -287,9 +299,11 @@ def survey_new(request):
         business = form.cleaned_data["business"]
         templates = LIBRARY[business]["questions"][:MAX_QUESTIONS] if business else []
         survey = services.survey_create(
-            org=request.member.org, name=form.cleaned_data["name"], templates=templates,
+            org=request.member.org,
+            name=form.cleaned_data["name"],
+            templates=templates,
             now=timezone.now(),
-        )  # fmt: skip
+        )
         messages.success(request, "Survey created. Reword, reorder or swap the questions below.")
         return redirect("surveys:survey", code=survey.code)
     return render(request, "surveys/survey_new.html", {"form": form, "library": LIBRARY})

@@ -22,11 +22,17 @@ _seq = count(1)
 DEFAULT_QUESTIONS = [
     (Question.Kind.YES_NO, "Was what you needed in stock?", {}),
     (Question.Kind.YES_NO, "Did our staff know what they were talking about?", {}),
-    (Question.Kind.RATING, "How quickly were you served?", {"low_label": "Slowly",
-                                                            "high_label": "Quickly"}),
-    (Question.Kind.CHOICE, "How did you hear about us?", {"choices": ["Friend", "Online",
-                                                                      "Passing by"]}),
-]  # fmt: skip
+    (
+        Question.Kind.RATING,
+        "How quickly were you served?",
+        {"low_label": "Slowly", "high_label": "Quickly"},
+    ),
+    (
+        Question.Kind.CHOICE,
+        "How did you hear about us?",
+        {"choices": ["Friend", "Online", "Passing by"]},
+    ),
+]
 
 
 def make_survey(org, name="After your visit", questions=DEFAULT_QUESTIONS) -> Survey:
@@ -91,9 +97,9 @@ def make_response(
     )
     questions = list(version.questions.all())
     for ref, value in (answers or {}).items():
-        question = questions[ref] if isinstance(ref, int) else next(
-            q for q in questions if q.text == ref
-        )  # fmt: skip
+        question = (
+            questions[ref] if isinstance(ref, int) else next(q for q in questions if q.text == ref)
+        )
         answer = Answer(response=response, question=question)
         if question.kind == Question.Kind.YES_NO:
             answer.yes_no = value

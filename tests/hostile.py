@@ -22,6 +22,11 @@ def load_hostile_inputs() -> dict:
 def hostile_strings(*categories: str) -> list[str]:
     """Every string of the named categories (all text categories when none are named)."""
     data = load_hostile_inputs()
-    names = categories or ("markup", "spreadsheet_formulas", "header_injection", "unicode",
-                           "sql_and_paths")  # fmt: skip
+    names = categories or (
+        "markup",
+        "spreadsheet_formulas",
+        "header_injection",
+        "unicode",
+        "sql_and_paths",
+    )
     return [value for name in names for value in data[name]]

@@ -102,9 +102,12 @@ class SlowBackend(LocmemBackend):
 
 def built(n, to=None):
     return email_build(
-        key=f"batch:{n}", kind="test", to=to or f"p{n}@example.com", template="test",
+        key=f"batch:{n}",
+        kind="test",
+        to=to or f"p{n}@example.com",
+        template="test",
         context={"n": n},
-    )  # fmt: skip
+    )
 
 
 def test_a_batch_records_every_key_and_sends_in_a_few_round_trips(
@@ -202,8 +205,9 @@ def test_the_development_backend_writes_each_email_to_its_own_eml_file(db, setti
     settings.EMAIL_BACKEND = "accounts.mail.FileEmailBackend"
     settings.EMAIL_FILE_PATH = tmp_path
     for n in (1, 2):
-        email_queue(key=f"file:{n}", kind="test", to="pat@example.com", template="test",
-                    context={"n": n})  # fmt: skip
+        email_queue(
+            key=f"file:{n}", kind="test", to="pat@example.com", template="test", context={"n": n}
+        )
     assert email_send_queued() == 2
     files = sorted(tmp_path.glob("*.eml"))
     assert len(files) == 2
@@ -218,8 +222,9 @@ def test_the_development_backend_writes_each_email_to_its_own_eml_file(db, setti
 )
 def test_the_from_header_keeps_the_sending_address_whatever_the_business_is_called(db, name):
     org = Organisation.objects.create(name=name, slug="odd-name")
-    email_queue(key="from:1", kind="test", to="pat@example.com", template="test",
-                context={"n": 1}, org=org)  # fmt: skip
+    email_queue(
+        key="from:1", kind="test", to="pat@example.com", template="test", context={"n": 1}, org=org
+    )
     email_send_queued()
     message = mail.outbox[0].message()
     assert parseaddr(str(message["From"]))[1] == "heard@localhost"

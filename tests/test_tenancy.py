@@ -18,9 +18,13 @@ def b_objects(other_org, outsider):
     """Business B's objects, one of each kind that a URL names."""
     staff = make_member(other_org, "sid@beta.example", "staff", "Sid Staff")
     invite = staff_invite_create(
-        org=other_org, email="ivy@beta.example", name="", role="staff", invited_by=outsider,
+        org=other_org,
+        email="ivy@beta.example",
+        name="",
+        role="staff",
+        invited_by=outsider,
         now=timezone.now(),
-    )  # fmt: skip
+    )
     token, _ = ApiToken.issue(org=other_org, name="B's till", created_by=outsider)
     return {"owner": outsider, "staff": staff, "invite": invite, "token": token}
 

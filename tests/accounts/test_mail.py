@@ -16,8 +16,9 @@ class DownBackend(BaseEmailBackend):
 
 
 def queue():
-    return email_queue(key="t:retry", kind="test", to="pat@example.com", template="test",
-                       context={"n": 1})  # fmt: skip
+    return email_queue(
+        key="t:retry", kind="test", to="pat@example.com", template="test", context={"n": 1}
+    )
 
 
 def test_it_backs_off_exponentially_up_to_two_hours():

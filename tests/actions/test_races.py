@@ -23,9 +23,11 @@ STOCK = 0
 @pytest.fixture
 def action(routed, teammate, org):
     return routed(
-        {STOCK: False}, verbatim="No tubes.", staff=teammate,
+        {STOCK: False},
+        verbatim="No tubes.",
+        staff=teammate,
         customer=make_customer(org, name="Pat Jones"),
-    )  # fmt: skip
+    )
 
 
 def _close(action, teammate):
@@ -48,8 +50,9 @@ def test_a_deadline_change_from_a_stale_page_after_a_close_is_refused(action, te
     stale = Action.objects.get(pk=action.pk)
     _close(action, teammate)
     with pytest.raises(ActionError, match="closed"):
-        action_deadline_change(action=stale, actor=teammate, reason="Later.",
-                               due_at=action.due_at + timedelta(days=3))  # fmt: skip
+        action_deadline_change(
+            action=stale, actor=teammate, reason="Later.", due_at=action.due_at + timedelta(days=3)
+        )
     action.refresh_from_db()
     assert not action.events.filter(kind=ActionEvent.Kind.DEADLINE_CHANGED).exists()
 
@@ -124,10 +127,12 @@ def test_two_sends_racing_tell_the_customer_once(action, teammate):
         pytest.skip("Row locks are what is under test; CI runs it on PostgreSQL")
     _close(action, teammate)
     copies = [Action.objects.get(pk=action.pk) for _ in range(2)]
-    results, errors = _race(*[
-        lambda a=a: loop_message_send(action=a, actor=teammate, subject="Tubes", body="Done.")
-        for a in copies
-    ])  # fmt: skip
+    results, errors = _race(
+        *[
+            lambda a=a: loop_message_send(action=a, actor=teammate, subject="Tubes", body="Done.")
+            for a in copies
+        ]
+    )
     assert errors == []
     assert sorted(len(r) for r in results) == [0, 1]
     assert LoopMessage.objects.count() == 1
@@ -145,9 +150,10 @@ def test_a_close_racing_a_status_change_never_leaves_a_closed_action_open(action
         closing, changing = (Action.objects.get(pk=action.pk) for _ in range(2))
         _, errors = _race(
             lambda a=closing: _close(a, teammate),
-            lambda a=changing: action_status_set(action=a, actor=teammate,
-                                                 status=Action.Status.IN_PROGRESS),
-        )  # fmt: skip
+            lambda a=changing: action_status_set(
+                action=a, actor=teammate, status=Action.Status.IN_PROGRESS
+            ),
+        )
         assert all(isinstance(e, ActionError) for e in errors)
         action.refresh_from_db()
         assert action.status == Action.Status.DONE and action.closed_at is not None

@@ -8,9 +8,21 @@ from actions.models import Action, ActionResponse
 from tests.factories import make_customer, make_invitation, make_response, make_touchpoint
 
 
-def make_action(org, response=None, *, status=Action.Status.OPEN, due_in=timedelta(days=2),
-                created_ago=timedelta(days=3), closed_ago=None, kind="problem", owner=None,
-                resolution="", touchpoint=None, now=None, **extra) -> Action:  # fmt: skip
+def make_action(
+    org,
+    response=None,
+    *,
+    status=Action.Status.OPEN,
+    due_in=timedelta(days=2),
+    created_ago=timedelta(days=3),
+    closed_ago=None,
+    kind="problem",
+    owner=None,
+    resolution="",
+    touchpoint=None,
+    now=None,
+    **extra,
+) -> Action:
     now = now or timezone.now()
     created = now - created_ago
     due = created + due_in
@@ -37,10 +49,17 @@ def make_action(org, response=None, *, status=Action.Status.OPEN, due_in=timedel
     return Action.objects.create(**values)
 
 
-def make_done_consented(org, *, verbatim="The chain slipped again after the repair, twice.",
-                        name="Pat Jones", email=None, touchpoint=None, consent=True,
-                        resolution="We replaced the chain and checked the gears for free.",
-                        link=False):  # fmt: skip
+def make_done_consented(
+    org,
+    *,
+    verbatim="The chain slipped again after the repair, twice.",
+    name="Pat Jones",
+    email=None,
+    touchpoint=None,
+    consent=True,
+    resolution="We replaced the chain and checked the gears for free.",
+    link=False,
+):
     touchpoint = touchpoint or org_touchpoint(org)
     customer = make_customer(org, email=email, name=name)
     invitation = make_invitation(touchpoint, customer=customer)

@@ -34,9 +34,19 @@ def varied_actions(org, owner, teammate, now):
         reply = {"first_reply_at": now - base - 4 * DAY + (n + 1) * HOUR}
 
         def add(status, created_ago, due_in, closed_ago=None, who=who, tp=touchpoint, **extra):
-            made.append(make_action(org, status=status, owner=who, touchpoint=tp,
-                                    created_ago=created_ago, due_in=due_in,
-                                    closed_ago=closed_ago, now=now, **extra))  # fmt: skip
+            made.append(
+                make_action(
+                    org,
+                    status=status,
+                    owner=who,
+                    touchpoint=tp,
+                    created_ago=created_ago,
+                    due_in=due_in,
+                    closed_ago=closed_ago,
+                    now=now,
+                    **extra,
+                )
+            )
             return made[-1]
 
         add(Status.DONE, base + 4 * DAY, 3 * DAY, base + DAY, **reply)  # done by the deadline
@@ -52,8 +62,12 @@ def varied_actions(org, owner, teammate, now):
         for i, action in enumerate(made[-8:]):
             _tag(action, *["stock", "price", "staff"][: 1 + (i + n) % 3])
     # Open, not due yet, opened in the last days: only the tags count it.
-    _tag(make_action(org, status=Status.OPEN, owner=owner, created_ago=2 * DAY, due_in=9 * DAY,
-                     now=now), "waiting time")  # fmt: skip
+    _tag(
+        make_action(
+            org, status=Status.OPEN, owner=owner, created_ago=2 * DAY, due_in=9 * DAY, now=now
+        ),
+        "waiting time",
+    )
     return shop, phone
 
 
@@ -101,8 +115,7 @@ def test_it_counts_changes_since_the_last_refresh_on_the_next(org, owner, teamma
     overdue = Action.objects.filter(status=Status.OPEN, due_at__lt=now - 50 * DAY).first()
     Action.objects.filter(pk=overdue.pk).update(status=Status.DONE, closed_at=now - HOUR)
     done = Action.objects.filter(status=Status.DONE, closed_at__lt=now - 20 * DAY).first()
-    Action.objects.filter(pk=done.pk).update(status=Status.OPEN, closed_at=None,
-                                             due_at=now + DAY)  # fmt: skip
+    Action.objects.filter(pk=done.pk).update(status=Status.OPEN, closed_at=None, due_at=now + DAY)
     later = now + timedelta(minutes=15)
     RollupState.objects.filter(org=org).delete()
     ActionRollup.objects.filter(org=org).delete()

@@ -23,14 +23,22 @@ def seed(org, owner, teammate, n=3, days_ago=0):
     for i in range(n):
         when = now - days_ago * DAY
         invitation = make_invitation(touchpoint, occurred_at=when - timedelta(hours=3))
-        response = make_response(invitation, answers={0: i % 2 == 0, 2: 1 + i % 5, 3: "Friend"},
-                                 verbatim=f"Words {days_ago}-{i}",
-                                 submitted_at=when - timedelta(hours=1))  # fmt: skip
-        action = make_action(org, response, owner=teammate if i % 2 else owner,
-                             status=Action.Status.DONE if i % 3 == 0 else Action.Status.OPEN,
-                             created_ago=days_ago * DAY + timedelta(hours=1), due_in=DAY,
-                             closed_ago=days_ago * DAY if i % 3 == 0 else None,
-                             now=now)  # fmt: skip
+        response = make_response(
+            invitation,
+            answers={0: i % 2 == 0, 2: 1 + i % 5, 3: "Friend"},
+            verbatim=f"Words {days_ago}-{i}",
+            submitted_at=when - timedelta(hours=1),
+        )
+        action = make_action(
+            org,
+            response,
+            owner=teammate if i % 2 else owner,
+            status=Action.Status.DONE if i % 3 == 0 else Action.Status.OPEN,
+            created_ago=days_ago * DAY + timedelta(hours=1),
+            due_in=DAY,
+            closed_ago=days_ago * DAY if i % 3 == 0 else None,
+            now=now,
+        )
         tag, _ = Tag.objects.get_or_create(org=org, name=f"tag-{i % 2}")
         action.tags.add(tag)
 
@@ -85,8 +93,9 @@ def test_it_rejects_wrong_methods(owner_client):
         assert owner_client.post(reverse(name)).status_code == 405
 
 
-def test_it_renders_in_a_fixed_number_of_queries(owner_client, org, owner, teammate,
-                                                 django_assert_max_num_queries):  # fmt: skip
+def test_it_renders_in_a_fixed_number_of_queries(
+    owner_client, org, owner, teammate, django_assert_max_num_queries
+):
     seed(org, owner, teammate, n=2)
     with django_assert_max_num_queries(30) as small:
         owner_client.get(reverse("feedback:dashboard"))

@@ -20,9 +20,13 @@ def publish_url(action, response):
 
 def publish(action, response, member, quote=None, what="We fixed it."):
     return wall_entry_publish(
-        action=action, response=response, quote=quote or response.verbatim, what_we_did=what,
-        member=member, now=timezone.now(),
-    )  # fmt: skip
+        action=action,
+        response=response,
+        quote=quote or response.verbatim,
+        what_we_did=what,
+        member=member,
+        now=timezone.now(),
+    )
 
 
 def test_it_lists_done_consented_actions_on_the_manage_page(owner_client, org, owner):
@@ -43,8 +47,9 @@ def test_it_never_offers_words_without_consent(owner_client, org, owner):
     assert queries.publishable(org) == []
     with pytest.raises(ValidationError):
         publish(action, response, owner)
-    page = owner_client.post(publish_url(action, response),
-                             {"quote": response.verbatim, "what_we_did": "x"})  # fmt: skip
+    page = owner_client.post(
+        publish_url(action, response), {"quote": response.verbatim, "what_we_did": "x"}
+    )
     assert page.status_code == 200
     assert "has not agreed to be quoted" in page.text
     assert not WallEntry.objects.exists()
@@ -117,8 +122,11 @@ def test_it_unpublishes_and_records_it(owner_client, org, owner):
     entry.refresh_from_db()
     assert entry.unpublished_at is not None
     event = ActionEvent.objects.get(action=action, kind=ActionEvent.Kind.UNPUBLISHED)
-    assert event.data == {"entry": str(entry.code), "original": response.verbatim,
-                          "quote": "The chain slipped again"}  # fmt: skip
+    assert event.data == {
+        "entry": str(entry.code),
+        "original": response.verbatim,
+        "quote": "The chain slipped again",
+    }
     # Unpublishing twice writes nothing more.
     wall_entry_unpublish(entry=entry, member=owner, now=timezone.now())
     assert ActionEvent.objects.filter(kind=ActionEvent.Kind.UNPUBLISHED).count() == 1
@@ -143,11 +151,11 @@ def test_it_stores_or_refuses_hostile_what_we_did_without_a_500(owner_client, or
     except UnicodeEncodeError:
         # No browser can send a lone surrogate; the service still refuses it cleanly.
         with pytest.raises(ValidationError):
-            publish(action, response, org.memberships.first() or make_owner(org),
-                    what=hostile)  # fmt: skip
+            publish(action, response, org.memberships.first() or make_owner(org), what=hostile)
         return
-    page = owner_client.post(publish_url(action, response),
-                             {"quote": response.verbatim, "what_we_did": hostile})  # fmt: skip
+    page = owner_client.post(
+        publish_url(action, response), {"quote": response.verbatim, "what_we_did": hostile}
+    )
     assert page.status_code in (200, 302)
     entry = WallEntry.objects.filter(response=response).first()
     if entry is not None:
@@ -164,10 +172,16 @@ def test_outsider_gets_404_on_every_publishing_url(outsider_client, org, owner):
     action, response = make_done_consented(org)
     entry = publish(action, response, owner)
     assert outsider_client.get(publish_url(action, response)).status_code == 404
-    assert outsider_client.post(publish_url(action, response),
-                                {"quote": "x", "what_we_did": "y"}).status_code == 404  # fmt: skip
-    assert outsider_client.post(
-        reverse("feedback:wall_unpublish", args=[entry.code])).status_code == 404  # fmt: skip
+    assert (
+        outsider_client.post(
+            publish_url(action, response), {"quote": "x", "what_we_did": "y"}
+        ).status_code
+        == 404
+    )
+    assert (
+        outsider_client.post(reverse("feedback:wall_unpublish", args=[entry.code])).status_code
+        == 404
+    )
     entry.refresh_from_db()
     assert entry.unpublished_at is None
 

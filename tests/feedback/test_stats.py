@@ -20,22 +20,25 @@ def kept(org, now, days=90):
 
 def test_it_counts_done_by_the_deadline_as_kept(org):
     now = timezone.now()
-    make_action(org, status=Status.DONE, created_ago=5 * DAY, due_in=3 * DAY, closed_ago=3 * DAY,
-                now=now)  # fmt: skip
+    make_action(
+        org, status=Status.DONE, created_ago=5 * DAY, due_in=3 * DAY, closed_ago=3 * DAY, now=now
+    )
     assert kept(org, now) == stats.PromisesKept(kept=1, total=1)
 
 
 def test_it_counts_done_late_as_not_kept(org):
     now = timezone.now()
-    make_action(org, status=Status.DONE, created_ago=5 * DAY, due_in=1 * DAY, closed_ago=1 * DAY,
-                now=now)  # fmt: skip
+    make_action(
+        org, status=Status.DONE, created_ago=5 * DAY, due_in=1 * DAY, closed_ago=1 * DAY, now=now
+    )
     assert kept(org, now) == stats.PromisesKept(kept=0, total=1)
 
 
 def test_it_counts_wont_do_as_not_kept_even_before_the_deadline(org):
     now = timezone.now()
-    make_action(org, status=Status.WONT_DO, created_ago=2 * DAY, due_in=5 * DAY,
-                closed_ago=1 * DAY, now=now)  # fmt: skip
+    make_action(
+        org, status=Status.WONT_DO, created_ago=2 * DAY, due_in=5 * DAY, closed_ago=1 * DAY, now=now
+    )
     assert kept(org, now) == stats.PromisesKept(kept=0, total=1)
 
 
@@ -58,8 +61,9 @@ def test_it_measures_against_the_moved_deadline(org):
     # The deadline moved (with a reason, in the history) from 1 to 4 days: done on day 3 keeps
     # the promise as it stands.
     now = timezone.now()
-    action = make_action(org, status=Status.DONE, created_ago=5 * DAY, due_in=4 * DAY,
-                         closed_ago=2 * DAY, now=now)  # fmt: skip
+    action = make_action(
+        org, status=Status.DONE, created_ago=5 * DAY, due_in=4 * DAY, closed_ago=2 * DAY, now=now
+    )
     Action.objects.filter(pk=action.pk).update(first_due_at=action.created_at + DAY)
     assert kept(org, now) == stats.PromisesKept(kept=1, total=1)
 
@@ -67,14 +71,17 @@ def test_it_measures_against_the_moved_deadline(org):
 def test_it_counts_only_actions_due_or_closed_in_the_window(org):
     now = timezone.now()
     # Due and closed long ago: outside a 7-day window.
-    make_action(org, status=Status.DONE, created_ago=40 * DAY, due_in=2 * DAY,
-                closed_ago=39 * DAY, now=now)  # fmt: skip
+    make_action(
+        org, status=Status.DONE, created_ago=40 * DAY, due_in=2 * DAY, closed_ago=39 * DAY, now=now
+    )
     # Closed in the window although due before it: late, counted, broken.
-    make_action(org, status=Status.DONE, created_ago=20 * DAY, due_in=2 * DAY,
-                closed_ago=3 * DAY, now=now)  # fmt: skip
+    make_action(
+        org, status=Status.DONE, created_ago=20 * DAY, due_in=2 * DAY, closed_ago=3 * DAY, now=now
+    )
     # Closed before the window, early, due in the window: counted and kept.
-    make_action(org, status=Status.DONE, created_ago=12 * DAY, due_in=8 * DAY,
-                closed_ago=10 * DAY, now=now)  # fmt: skip
+    make_action(
+        org, status=Status.DONE, created_ago=12 * DAY, due_in=8 * DAY, closed_ago=10 * DAY, now=now
+    )
     assert kept(org, now, days=7) == stats.PromisesKept(kept=1, total=2)
     assert kept(org, now, days=90) == stats.PromisesKept(kept=2, total=3)
 
@@ -94,9 +101,15 @@ def test_it_computes_median_times_to_first_reply_and_closed_loop(org):
     now = timezone.now()
     for hours in (2, 4, 30):
         created = now - timedelta(days=3)
-        make_action(org, status=Status.DONE, created_ago=3 * DAY, due_in=3 * DAY,
-                    closed_ago=3 * DAY - timedelta(hours=hours), now=now,
-                    first_reply_at=created + timedelta(hours=hours / 2))  # fmt: skip
+        make_action(
+            org,
+            status=Status.DONE,
+            created_ago=3 * DAY,
+            due_in=3 * DAY,
+            closed_ago=3 * DAY - timedelta(hours=hours),
+            now=now,
+            first_reply_at=created + timedelta(hours=hours / 2),
+        )
     window = stats.window_for(org, 30, now)
     medians = stats.median_durations(
         Action.objects.for_org(org), **stats.loop_durations(window.start, window.end)

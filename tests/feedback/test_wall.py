@@ -27,9 +27,13 @@ def publish(org, member, **kwargs):
     quote = kwargs.pop("quote", None)
     action, response = make_done_consented(org, **kwargs)
     return wall_entry_publish(
-        action=action, response=response, quote=quote or response.verbatim,
-        what_we_did=action.resolution, member=member, now=timezone.now(),
-    )  # fmt: skip
+        action=action,
+        response=response,
+        quote=quote or response.verbatim,
+        what_we_did=action.resolution,
+        member=member,
+        now=timezone.now(),
+    )
 
 
 NONCE = re.compile(r'nonce="[^"]*"')
@@ -50,8 +54,7 @@ def test_it_404s_when_the_wall_is_off(client, org, owner):
     assert client.get("/wall/no-such-business/").status_code == 404
 
 
-def test_it_404s_at_once_when_the_wall_is_switched_off_with_the_cache_warm(client, wall_org,
-                                                                           owner):  # fmt: skip
+def test_it_404s_at_once_when_the_wall_is_switched_off_with_the_cache_warm(client, wall_org, owner):
     publish(wall_org, owner)
     assert client.get(wall_url(wall_org)).status_code == 200
     wall_org.wall_enabled = False
@@ -60,8 +63,13 @@ def test_it_404s_at_once_when_the_wall_is_switched_off_with_the_cache_warm(clien
 
 
 def test_it_shows_the_quote_what_we_did_and_first_name_and_initial(client, wall_org, owner):
-    publish(wall_org, owner, name="Patricia Jones-Whitfield", email="patricia@example.com",
-            quote="The chain slipped again […]")  # fmt: skip
+    publish(
+        wall_org,
+        owner,
+        name="Patricia Jones-Whitfield",
+        email="patricia@example.com",
+        quote="The chain slipped again […]",
+    )
     page = client.get(wall_url(wall_org))
     assert page.status_code == 200
     text = page.text
@@ -89,8 +97,13 @@ def test_it_shows_the_headline_figures_over_every_response_and_action(client, wa
     touchpoint = wall_org.touchpoints.first()
     for _ in range(2):
         make_response(make_invitation(touchpoint), answers={0: True})
-    make_action(wall_org, status=Action.Status.OPEN, created_ago=timedelta(days=5),
-                due_in=timedelta(days=1), now=now)  # fmt: skip
+    make_action(
+        wall_org,
+        status=Action.Status.OPEN,
+        created_ago=timedelta(days=5),
+        due_in=timedelta(days=1),
+        now=now,
+    )
     text = client.get(wall_url(wall_org)).text
     figures = re.sub(r"\s+", " ", text)
     assert "50% — " not in figures  # the figure and its sentence are separate elements
@@ -195,8 +208,14 @@ def test_it_serves_an_atom_feed(client, wall_org, owner):
 @pytest.mark.parametrize("text", hostile_strings("markup"))
 def test_it_escapes_hostile_quotes_and_what_we_did(client, wall_org, owner, text):
     action, response = make_done_consented(wall_org, verbatim=text, resolution=text)
-    wall_entry_publish(action=action, response=response, quote=text, what_we_did=text,
-                       member=owner, now=timezone.now())  # fmt: skip
+    wall_entry_publish(
+        action=action,
+        response=response,
+        quote=text,
+        what_we_did=text,
+        member=owner,
+        now=timezone.now(),
+    )
     for name in ("feedback:wall", "feedback:wall_embed"):
         body = client.get(wall_url(wall_org, name)).text
         assert escape(text) in body, name
@@ -212,8 +231,7 @@ def test_it_rejects_wrong_methods_on_public_urls(client, wall_org, owner):
         assert client.post(wall_url(wall_org, name)).status_code == 405
 
 
-def test_it_shows_the_manage_page_link_on_the_wall_to_nobody(client, wall_org, owner_client,
-                                                              owner):  # fmt: skip
+def test_it_shows_the_manage_page_link_on_the_wall_to_nobody(client, wall_org, owner_client, owner):
     publish(wall_org, owner)
     # A logged-in member gets the same public page as everyone (it is cached for everyone).
     # Only the CSP nonce differs, per request.
@@ -224,8 +242,9 @@ def test_it_shows_the_manage_page_link_on_the_wall_to_nobody(client, wall_org, o
 
 
 @pytest.mark.parametrize("name", ["feedback:wall", "feedback:wall_embed"])
-def test_it_never_caches_a_members_flash_message_for_everyone(client, wall_org, owner_client,
-                                                               owner, name):  # fmt: skip
+def test_it_never_caches_a_members_flash_message_for_everyone(
+    client, wall_org, owner_client, owner, name
+):
     entry = publish(wall_org, owner)
     publish(wall_org, owner, verbatim="Still on the wall.")
     # The member's next page would show "Taken off the wall."; they open the cold wall instead.

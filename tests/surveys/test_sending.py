@@ -235,10 +235,14 @@ def test_two_sweeps_never_ask_one_customer_twice_within_the_fatigue_days(touchpo
     for round_ in range(2):
         for index, customer in enumerate(customers):
             make_invitation(
-                touchpoint, customer=customer, status=Invitation.Status.SCHEDULED,
-                sent_at=None, survey_version=None, occurred_at=now - timedelta(hours=1),
+                touchpoint,
+                customer=customer,
+                status=Invitation.Status.SCHEDULED,
+                sent_at=None,
+                survey_version=None,
+                occurred_at=now - timedelta(hours=1),
                 due_at=now - timedelta(minutes=30 - round_ * 10 - index),
-            )  # fmt: skip
+            )
     first_inside, second_done = threading.Event(), threading.Event()
     send_batch = services.email_send_batch
 

@@ -276,13 +276,18 @@ def test_a_second_first_save_becomes_an_update_not_a_500(
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         response_save(
-            invitation=first, answers={questions[0]: answer_fields(questions[0], "yes")},
-            existing={}, now=now,
-        )  # fmt: skip
+            invitation=first,
+            answers={questions[0]: answer_fields(questions[0], "yes")},
+            existing={},
+            now=now,
+        )
         saved, changed = response_save(
-            invitation=second, answers={questions[1]: answer_fields(questions[1], "yes")},
-            existing={}, verbatim="Quick and friendly.", now=now,
-        )  # fmt: skip
+            invitation=second,
+            answers={questions[1]: answer_fields(questions[1], "yes")},
+            existing={},
+            verbatim="Quick and friendly.",
+            now=now,
+        )
     assert changed
     assert Response.objects.count() == 1
     assert saved.pk == Response.objects.get().pk
@@ -310,9 +315,11 @@ def test_two_first_saves_racing_make_one_response(invitation, questions):
             fresh = _fresh(invitation)
             barrier.wait()
             response_save(
-                invitation=fresh, answers={question: answer_fields(question, value)},
-                existing={}, now=timezone.now(),
-            )  # fmt: skip
+                invitation=fresh,
+                answers={question: answer_fields(question, value)},
+                existing={},
+                now=timezone.now(),
+            )
         except Exception as exc:  # the failure is what the test reports
             errors.append(exc)
         finally:

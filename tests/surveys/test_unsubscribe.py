@@ -35,9 +35,10 @@ def test_post_unsubscribes_with_a_way_back(client, invitation):
 def test_the_one_click_post_from_a_mail_client_works_without_cookies_or_csrf(invitation):
     mail_client = Client(enforce_csrf_checks=True)
     response = mail_client.post(
-        url(invitation), "List-Unsubscribe=One-Click",
+        url(invitation),
+        "List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
-    )  # fmt: skip
+    )
     assert response.status_code == 200
     assert Customer.objects.get().opted_out_at is not None
 
