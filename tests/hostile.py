@@ -1,22 +1,16 @@
-"""Loads ../shared/testdata/hostile-inputs.json (beside the repository, or HEARD_HOSTILE_INPUTS)."""
+"""Hostile inputs for tests: the strings and bodies a stranger may send, from
+``tests/data/hostile-inputs.json`` (grow that file with whatever a test finds)."""
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 
-_DEFAULT = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "hostile-inputs.json"
-)
-_FALLBACK = Path(__file__).resolve().parent / "data" / "hostile-inputs.json"
+_PATH = Path(__file__).resolve().parent / "data" / "hostile-inputs.json"
 
 
 @cache
 def load_hostile_inputs() -> dict:
-    path = Path(os.environ.get("HEARD_HOSTILE_INPUTS", _DEFAULT))
-    if not path.exists():
-        path = _FALLBACK
-    return json.loads(path.read_text())
+    return json.loads(_PATH.read_text())
 
 
 def hostile_strings(*categories: str) -> list[str]:
