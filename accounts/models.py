@@ -259,13 +259,22 @@ class OutgoingEmailQuerySet(models.QuerySet):
     def queued(self):
         return self.filter(sent_at=None, failed_at=None)
 
+    def sendable(self, now):
+        """Queued, due (not backing off) and not leased to a sweep that is sending it."""
+        return self.queued().filter(
+            Q(next_attempt_at=None) | Q(next_attempt_at__lte=now),
+            Q(claimed_until=None) | Q(claimed_until__lt=now),
+        )
+
 
 class OutgoingEmail(models.Model):
-    """Every email Heard sends, under a unique key, recorded before it is sent.
+    """Every email Heard sends, under a unique key, recorded and committed before it is sent.
 
-    A web request only writes a row here; the ``send_queued_emails`` sweep sends it. A worker
-    sending from a sweep writes the row and sends in one go. Either way the unique ``key``
-    means a retried task or a second sweep never sends the same email twice.
+    A sweep leases a row (``claimed_by``/``claimed_until``, committed) before handing it to
+    the provider and marks it sent right after, each in its own transaction
+    (``accounts.mail``): the unique ``key`` means a retried task or a second sweep never
+    sends it twice, and a crash repeats at most the one message in flight, with the same
+    Message-ID.
     """
 
     org = models.ForeignKey(
@@ -288,6 +297,9 @@ class OutgoingEmail(models.Model):
     # After a failure, not before this (backing off); None: as soon as the sweep gets to it.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=250, blank=True)
+    # The sweep sending it right now, and until when its lease holds.
+    claimed_by = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     objects = OutgoingEmailQuerySet.as_manager()
 
