@@ -4,6 +4,7 @@ from django.contrib.syndication.views import Feed
 from django.http import Http404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import escape
 
 from accounts.models import Organisation
 
@@ -44,7 +45,9 @@ class WallFeed(Feed):
         return f"{entry.attribution}, {entry.touchpoint_name}, {entry.month:%B %Y}"
 
     def item_description(self, entry):
-        return f"\u201c{entry.quote}\u201d \u2014 What we did: {entry.what_we_did}"
+        # Atom1Feed always writes <summary type="html">: a reader renders the decoded text as
+        # HTML, so the customer's words are escaped to arrive as words, not markup.
+        return escape(f"\u201c{entry.quote}\u201d \u2014 What we did: {entry.what_we_did}")
 
     def item_link(self, entry):
         return reverse("feedback:wall", args=[self.org.slug]) + f"#entry-{entry.code}"
