@@ -20,7 +20,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.decorators import member_required, owner_required
+from accounts.decorators import owner_required
 from actions.models import Action
 from surveys.models import Response, Touchpoint
 
@@ -271,7 +271,7 @@ def embed_snippet(org) -> str:
 
 
 @require_GET
-@member_required
+@owner_required  # the README's contract: owners publish; staff close loops, not the wall
 def wall_manage(request):
     org = request.member.org
     entries = list(queries.live_entries(org).select_related("action")[:100])
@@ -284,7 +284,7 @@ def wall_manage(request):
     return render(request, "feedback/wall_manage.html", context)
 
 
-@member_required
+@owner_required
 def wall_publish(request, action_code, invitation_code):
     action, response = _get_pair_for_member(request, action_code, invitation_code)
     if request.method not in ("GET", "POST"):
@@ -324,7 +324,7 @@ def wall_publish(request, action_code, invitation_code):
 
 
 @require_POST
-@member_required
+@owner_required
 def wall_unpublish(request, code):
     entry = _get_entry_for_member(request, code)
     services.wall_entry_unpublish(entry=entry, member=request.member, now=timezone.now())

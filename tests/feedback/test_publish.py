@@ -74,11 +74,11 @@ def test_it_refuses_an_action_that_is_not_done(org, owner):
 
 
 def test_it_publishes_a_shortened_quote_and_keeps_the_original_in_the_history(
-    teammate_client, org, teammate
+    owner_client, org, owner
 ):
     original = "The chain slipped again after the repair, and Dave Smith was rude about it."
     action, response = make_done_consented(org, verbatim=original)
-    page = teammate_client.post(
+    page = owner_client.post(
         publish_url(action, response),
         {"quote": "The chain slipped again after the repair […]", "what_we_did": "New chain."},
     )
@@ -88,7 +88,7 @@ def test_it_publishes_a_shortened_quote_and_keeps_the_original_in_the_history(
     assert entry.original_quote == original
     assert entry.attribution == "Pat J."
     assert entry.month == response.submitted_at.astimezone(org.tz).date().replace(day=1)
-    assert entry.published_by == teammate
+    assert entry.published_by == owner
     event = ActionEvent.objects.get(action=action, kind=ActionEvent.Kind.PUBLISHED)
     assert event.data["original"] == original
     assert event.data["quote"] == entry.quote
@@ -182,6 +182,24 @@ def test_outsider_gets_404_on_every_publishing_url(outsider_client, org, owner):
         outsider_client.post(reverse("feedback:wall_unpublish", args=[entry.code])).status_code
         == 404
     )
+    entry.refresh_from_db()
+    assert entry.unpublished_at is None
+
+
+def test_it_refuses_staff_on_every_publishing_url(teammate_client, org, owner):
+    # The README's contract: owners publish to the wall; staff close loops but don't publish.
+    published, published_response = make_done_consented(org)
+    entry = publish(published, published_response, owner)
+    action, response = make_done_consented(org, verbatim="Other words entirely.")
+    assert teammate_client.get(reverse("feedback:wall_manage")).status_code == 403
+    assert teammate_client.get(publish_url(action, response)).status_code == 403
+    page = teammate_client.post(
+        publish_url(action, response), {"quote": response.verbatim, "what_we_did": "Fixed."}
+    )
+    assert page.status_code == 403
+    assert not WallEntry.objects.filter(response=response).exists()
+    unpublish = reverse("feedback:wall_unpublish", args=[entry.code])
+    assert teammate_client.post(unpublish).status_code == 403
     entry.refresh_from_db()
     assert entry.unpublished_at is None
 
