@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.sites.shortcuts import get_current_site
 from django.urls import reverse
 
+from .forms import breaks_lines
 from .mail import _clean_header
 from .models import OutgoingEmail
 
@@ -19,6 +20,9 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def clean_email(self, email: str) -> str:
         """Refuse addresses no mail server accepts (RFC 5321 limits) before PostgreSQL would."""
+        # The address becomes the To header of every email to this person.
+        if breaks_lines(email):
+            raise forms.ValidationError("An email address must be one line of plain text.")
         email = super().clean_email(email)
         local = email.rpartition("@")[0]
         if len(email) > 254 or len(local) > 64:

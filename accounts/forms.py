@@ -13,8 +13,20 @@ LOGO_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
+# Control characters (Cc: CR, LF, VT, FF, FS, GS, RS, NEL, NUL…) and the Unicode line and
+# paragraph separators (Zl U+2028, Zp U+2029). Python's str.splitlines() and the email package
+# treat every one of them as a line break, so one of them in a name that becomes a From or
+# Reply-To header makes every email of that business fail to build.
+_NOT_ONE_LINE = {"Cc", "Zl", "Zp"}
+
+
 def _has_surrogate(value: str) -> bool:
     return any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+
+
+def breaks_lines(value: str) -> bool:
+    """True if ``value`` holds a line break or control character of any kind."""
+    return any(unicodedata.category(ch) in _NOT_ONE_LINE for ch in value)
 
 
 def clean_line(value: str, *, what: str = "This") -> str:
@@ -26,7 +38,7 @@ def clean_line(value: str, *, what: str = "This") -> str:
     """
     if _has_surrogate(value):
         raise forms.ValidationError(f"{what} contains a broken character; please retype it.")
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if breaks_lines(value):
         raise forms.ValidationError(
             f"{what} must be one line of plain text, without line breaks or control characters."
         )
@@ -39,6 +51,16 @@ class LineField(forms.CharField):
     def clean(self, value):
         value = super().clean(value)
         return clean_line(value, what=str(self.label or "This")) if value else value
+
+
+class HeaderEmailField(forms.EmailField):
+    """An email address that goes into a header (To, Reply-To). Django's validator lets
+    U+2028 and U+2029 through in the domain part; they would break the header."""
+
+    def clean(self, value):
+        if value and isinstance(value, str):
+            clean_line(value, what=str(self.label or "This"))
+        return super().clean(value)
 
 
 class BusinessSignupForm(forms.Form):
@@ -92,6 +114,12 @@ class OrganisationForm(forms.ModelForm):
         required=False,
         help_text="The name customers see on emails. Leave empty to use the business name.",
     )
+    reply_to = HeaderEmailField(
+        label="Reply-to address",
+        max_length=254,
+        required=False,
+        help_text="Where customers' replies to Heard's emails go.",
+    )
     fatigue_days = forms.IntegerField(
         label="Survey fatigue (days)",
         min_value=0,
@@ -131,7 +159,6 @@ class OrganisationForm(forms.ModelForm):
             "work_starts": "Work starts",
             "work_ends": "Work ends",
             "brand_colour": "Brand colour",
-            "reply_to": "Reply-to address",
             "quiet_starts": "Quiet hours start",
             "quiet_ends": "Quiet hours end",
             "wall_enabled": "Publish a public “you said, we did” wall",
@@ -139,7 +166,6 @@ class OrganisationForm(forms.ModelForm):
         help_texts = {
             "brand_colour": "Used for the header and buttons; text on it keeps readable contrast.",
             "logo": "PNG, JPEG, GIF or WebP, up to 1 MB.",
-            "reply_to": "Where customers' replies to Heard's emails go.",
             "quiet_starts": "No survey emails go out between these times (business time zone).",
         }
         widgets = {
@@ -179,7 +205,7 @@ class OrganisationForm(forms.ModelForm):
 
 
 class StaffInviteForm(forms.Form):
-    email = forms.EmailField(label="Email address", max_length=254)
+    email = HeaderEmailField(label="Email address", max_length=254)
     name = LineField(label="Name (optional)", max_length=150, required=False)
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices, initial="staff")
 

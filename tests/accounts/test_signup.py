@@ -1,3 +1,5 @@
+import unicodedata
+
 import pytest
 from django.core import mail
 
@@ -95,7 +97,7 @@ def test_hostile_business_names_are_stored_exactly_or_refused(client, db, value)
 @pytest.mark.parametrize("value", hostile_strings("header_injection"))
 def test_header_injection_in_names_is_refused(client, db, value):
     response = client.post(URL, _form(name=value, business_name=value))
-    if "\n" in value or "\r" in value:
+    if any(unicodedata.category(ch) in {"Cc", "Zl", "Zp"} for ch in value):
         assert response.status_code == 200
         assert "one line of plain text" in response.content.decode()
         assert not Organisation.objects.exists()
