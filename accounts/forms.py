@@ -1,5 +1,8 @@
 import secrets
 import unicodedata
+import warnings
+from io import BytesIO
+from pathlib import PurePath
 
 from django import forms
 from django.conf import settings
@@ -9,7 +12,10 @@ from .models import TIMEZONES, Membership, Organisation
 from .services import organisation_create
 
 LOGO_MAX_BYTES = 1_000_000
-LOGO_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
+LOGO_MAX_PIXELS = 4096  # per side
+# What Pillow finds in the bytes, and the extension the stored file gets from it: the logo view
+# answers with the type its name implies, so the name must say what the bytes are.
+LOGO_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
@@ -90,6 +96,71 @@ class BusinessSignupForm(forms.Form):
         )
 
 
+class LogoField(forms.ImageField):
+    """An uploaded logo: PNG, JPEG or WebP by its content (whatever its name or declared type
+    says), at most ``LOGO_MAX_BYTES`` and ``LOGO_MAX_PIXELS`` on each side.
+
+    Pillow only reads the header here. The pixel cap matters because a few hundred bytes of
+    PNG can declare gigapixels, and every mail client and browser that shows the logo would
+    decode them.
+    """
+
+    default_error_messages = {
+        "invalid_image": "Use a PNG, JPEG or WebP image for the logo.",
+        "too_large": "The logo is too large: use an image up to 1 MB.",
+        "too_many_pixels": (
+            f"The logo is too big: use an image of at most {LOGO_MAX_PIXELS} × "
+            f"{LOGO_MAX_PIXELS} pixels."
+        ),
+    }
+
+    def to_python(self, data):
+        upload = forms.FileField.to_python(self, data)
+        if upload is None:
+            return None
+        if upload.size > LOGO_MAX_BYTES:
+            raise forms.ValidationError(self.error_messages["too_large"], code="too_large")
+        from PIL import Image
+
+        if hasattr(data, "temporary_file_path"):
+            source = data.temporary_file_path()
+        else:
+            source = BytesIO(data.read())
+        try:
+            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; either way it
+            # is far beyond the cap, so both end in the same clear message.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(source)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise forms.ValidationError(
+                self.error_messages["too_many_pixels"], code="too_many_pixels"
+            ) from None
+        except Exception as exc:  # anything Pillow can't read is not a logo
+            raise forms.ValidationError(
+                self.error_messages["invalid_image"], code="invalid_image"
+            ) from exc
+        if image.format not in LOGO_FORMATS:
+            raise forms.ValidationError(self.error_messages["invalid_image"], code="invalid_image")
+        width, height = image.size
+        if width > LOGO_MAX_PIXELS or height > LOGO_MAX_PIXELS:
+            raise forms.ValidationError(
+                self.error_messages["too_many_pixels"], code="too_many_pixels"
+            )
+        try:
+            image.verify()  # checks the structure (PNG checksums, …) without decoding pixels
+        except Exception as exc:
+            raise forms.ValidationError(
+                self.error_messages["invalid_image"], code="invalid_image"
+            ) from exc
+        upload.image = image
+        upload.content_type = Image.MIME[image.format]
+        upload.name = (PurePath(upload.name).stem or "logo") + LOGO_FORMATS[image.format]
+        if hasattr(upload, "seek") and callable(upload.seek):
+            upload.seek(0)
+        return upload
+
+
 class TimeInput(forms.TimeInput):
     input_type = "time"
 
@@ -113,6 +184,11 @@ class OrganisationForm(forms.ModelForm):
         max_length=120,
         required=False,
         help_text="The name customers see on emails. Leave empty to use the business name.",
+    )
+    logo = LogoField(
+        label="Logo",
+        required=False,
+        help_text=f"PNG, JPEG or WebP, up to 1 MB and {LOGO_MAX_PIXELS} pixels on each side.",
     )
     reply_to = HeaderEmailField(
         label="Reply-to address",
@@ -165,7 +241,6 @@ class OrganisationForm(forms.ModelForm):
         }
         help_texts = {
             "brand_colour": "Used for the header and buttons; text on it keeps readable contrast.",
-            "logo": "PNG, JPEG, GIF or WebP, up to 1 MB.",
             "quiet_starts": "No survey emails go out between these times (business time zone).",
         }
         widgets = {
@@ -184,17 +259,6 @@ class OrganisationForm(forms.ModelForm):
 
     def clean_brand_colour(self):
         return self.cleaned_data["brand_colour"].lower()
-
-    def clean_logo(self):
-        logo = self.cleaned_data.get("logo")
-        # Only a newly uploaded file has .size checked here; the stored one was checked before.
-        if logo and hasattr(logo, "content_type"):
-            if logo.size > LOGO_MAX_BYTES:
-                raise forms.ValidationError("The logo is too large: use an image up to 1 MB.")
-            image = getattr(logo, "image", None)
-            if image is None or image.format not in LOGO_FORMATS:
-                raise forms.ValidationError("Use a PNG, JPEG, GIF or WebP image for the logo.")
-        return logo
 
     def clean(self):
         cleaned = super().clean()
