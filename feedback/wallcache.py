@@ -24,6 +24,7 @@ withdrawn consent, an unpublished entry or a wall switched off may then stay vis
 on a page another worker already had (on the worker that unpublished, it goes at once).
 """
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import Http404
+from django.utils.safestring import mark_safe
 
 from accounts.models import Organisation
 from surveys.models import Response
@@ -41,7 +43,12 @@ from surveys.models import Response
 from .models import WallEntry, WallState
 
 TIMEOUT = 300
-NONCE_PLACEHOLDER = "heard-csp-nonce-placeholder"
+#: Where a cached page's CSP nonce goes; each request's own nonce replaces it when served. The
+#: page is split on it, so customer text must never be able to contain it: it holds "<" and
+#: '"', which HTML escaping always changes, and a per-process secret, so it can't be guessed
+#: either. Marked safe so that the template prints it as it is (pages are cached already split,
+#: so another process never needs this one's placeholder).
+NONCE_PLACEHOLDER = mark_safe(f'<heard-nonce-{secrets.token_hex(16)}">')
 #: Pages kept in each process's memory; the oldest go first.
 LOCAL_PAGES = 256
 

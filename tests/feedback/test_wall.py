@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from actions.models import Action
+from feedback import wallcache
 from feedback.services import wall_entry_publish, wall_entry_unpublish
 from tests.factories import make_invitation, make_response, make_touchpoint
 from tests.hostile import hostile_strings
@@ -185,6 +186,19 @@ def test_it_puts_this_requests_nonce_on_a_cached_page(client, wall_org, owner):
         assert f'<style nonce="{nonce}">' in page.text
         assert "csrftoken" not in page.cookies
         assert page["X-Frame-Options"] == "DENY"
+
+
+def test_it_never_puts_the_nonce_into_a_quote_that_holds_the_placeholder(client, wall_org, owner):
+    # A customer who writes the placeholder must not get the page's nonce into their words:
+    # not the old fixed string, and not even this process's own placeholder.
+    quote = f"heard-csp-nonce-placeholder and {wallcache.NONCE_PLACEHOLDER} and <b>"
+    publish(wall_org, owner, verbatim=quote)
+    for name in ("feedback:wall", "feedback:wall_embed"):
+        page = client.get(wall_url(wall_org, name))
+        nonce = re.search(r"'nonce-([^']+)'", page["Content-Security-Policy"]).group(1)
+        assert page.text.count(nonce) == 1, name  # on the <style> tag only
+        assert f'<style nonce="{nonce}">' in page.text, name
+        assert escape(quote) in page.text, name
 
 
 def test_it_lets_any_site_frame_the_embed_only(client, wall_org, owner):
