@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib import messages
@@ -411,6 +412,38 @@ def _response_of(invitation):
     return Response.objects.filter(invitation=invitation, submitted_at__isnull=False).first()
 
 
+#: The customer's status pages (/f/<token>/ and its "Did this sort it out?") stop showing their
+#: feedback this many days after it was settled, so an old email doesn't open it for good.
+#: Settled: the action closed, or with no action the answers arrived, or with no answers the
+#: survey link expired. Never while an action is open (a "No" that reopens it counts as open).
+STATUS_PAGE_DAYS = 180
+
+
+def _status_expired(invitation, response, action, now) -> bool:
+    if action is not None and action.is_open:
+        return False
+    if action is not None:
+        settled = action.closed_at or response.submitted_at
+    elif response is not None:
+        settled = response.submitted_at
+    else:
+        settled = invitation.expires_at
+    return now >= settled + timedelta(days=STATUS_PAGE_DAYS)
+
+
+def _status_expired_page(request, invitation, response, withdrawn_now=False):
+    """The calm 410: nothing of the feedback, but a customer who let us quote them can still
+    take that back, which must outlive the page."""
+    context = {
+        "org": invitation.org,
+        "invitation": invitation,
+        "response": response,
+        "withdrawn_now": withdrawn_now,
+        "days": STATUS_PAGE_DAYS,
+    }
+    return render(request, "actions/status_expired.html", context, status=410)
+
+
 def _status_context(invitation) -> dict:
     response = _response_of(invitation)
     action = None
@@ -448,7 +481,10 @@ def response_link(response):
 @_customer_page
 def status_page(request, token):
     invitation = _get_invitation(request, token)
-    return render(request, "actions/status.html", _status_context(invitation))
+    context = _status_context(invitation)
+    if _status_expired(invitation, context["response"], context["action"], timezone.now()):
+        return _status_expired_page(request, invitation, context["response"])
+    return render(request, "actions/status.html", context)
 
 
 @require_POST
@@ -460,6 +496,10 @@ def withdraw_consent(request, token):
         raise Http404
     services.response_consent_withdraw(response=response)
     context = _status_context(invitation)
+    if _status_expired(invitation, context["response"], context["action"], timezone.now()):
+        page = _status_expired_page(request, invitation, context["response"], withdrawn_now=True)
+        page.status_code = 200  # the withdrawal worked; only the feedback is no longer shown
+        return page
     context["withdrawn_now"] = True
     return render(request, "actions/status.html", context)
 
@@ -481,6 +521,9 @@ def sorted_page(request, token):
     )
     if message is None:
         raise Http404
+    link = response_link(response)
+    if _status_expired(invitation, response, link.action if link else None, timezone.now()):
+        return _status_expired_page(request, invitation, response)
     form = forms.OutcomeForm(
         request.POST or None, initial={"answer": request.GET.get("answer", "")}
     )
