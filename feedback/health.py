@@ -1,10 +1,17 @@
-"""Readiness checks for /healthz: can Heard reach its database and its broker?"""
+"""Readiness checks for /healthz: can Heard reach its database and its broker?
 
+/healthz is public, so a failed check answers only "unreachable": the exception (which can
+name hosts, ports and users) goes to the log.
+"""
+
+import logging
 import os
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+logger = logging.getLogger("heard.health")
 
 
 def database_ok() -> tuple[bool, str]:
@@ -12,8 +19,9 @@ def database_ok() -> tuple[bool, str]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as exc:
-        return False, exc.__class__.__name__
+    except Exception:
+        logger.warning("Health check: the database is unreachable", exc_info=True)
+        return False, "unreachable"
     return True, "ok"
 
 
@@ -31,7 +39,8 @@ def broker_ok() -> tuple[bool, str]:
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
             client.ping()
-        except Exception as exc:
-            return False, exc.__class__.__name__
+        except Exception:
+            logger.warning("Health check: the broker is unreachable", exc_info=True)
+            return False, "unreachable"
         return True, "ok"
     return True, "unchecked"

@@ -27,6 +27,9 @@ feedback_patterns = (
     "feedback",
 )
 
+# A JSON 500 for the API, a plain page for people, a 503 when the database is unreachable.
+handler500 = "feedback.errors.handler500"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
