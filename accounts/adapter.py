@@ -9,6 +9,7 @@ from django.urls import reverse
 from .forms import breaks_lines
 from .mail import _clean_header
 from .models import OutgoingEmail
+from .ratelimit import client_network
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -17,6 +18,18 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_signup_redirect_url(self, request):
         return reverse("accounts:settings")
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        """The key of the per-account failed-login limit (ACCOUNT_RATE_LIMITS' ``/key``): the
+        account *and* the address trying it.
+
+        allauth keys it by account alone, so anyone anywhere could lock an owner out of their
+        own business with five wrong passwords. Keyed with the address, a guesser only locks
+        themselves out; the per-address cap in settings bounds how many accounts one address
+        can try.
+        """
+        account = super()._get_login_attempts_cache_key(request, **credentials)
+        return f"{account}:{client_network(request)}"
 
     def clean_email(self, email: str) -> str:
         """Refuse addresses no mail server accepts (RFC 5321 limits) before PostgreSQL would."""

@@ -24,6 +24,19 @@ def client_ip(request) -> str:
         return remote
 
 
+def client_network(request) -> str:
+    """``client_ip``, with an IPv6 address cut to its /64: one home or server is usually given
+    a whole /64, so counting single IPv6 addresses would let it try 2**64 times."""
+    ip = client_ip(request)
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return ip
+
+
 def token_miss_over_limit(request) -> tuple[bool, int]:
     """Count one wrong customer link from this address; return (over the limit, retry after
     seconds). Misses are counted per address and minute, across every token page, so tokens

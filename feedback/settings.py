@@ -168,8 +168,17 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Heard] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
-# Failed logins: 10 a minute per address, and LOGIN_ATTEMPTS_LIMIT per 5 minutes per account.
-ACCOUNT_RATE_LIMITS = {"login_failed": f"10/m/ip,{env_int('LOGIN_ATTEMPTS_LIMIT', 5)}/300s/key"}
+# Failed logins: LOGIN_ATTEMPTS_LIMIT per 5 minutes per account *from one address* (the key is
+# account + address, accounts.adapter), so a stranger can't lock an owner out, and a high cap
+# per address (LOGIN_IP_ATTEMPTS_LIMIT per 10 minutes) against one address trying many
+# accounts. While the cap holds every login from that address is refused, even a right one,
+# so it is set well above what a shared office or NAT ever fails by mistake.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{env_int('LOGIN_IP_ATTEMPTS_LIMIT', 100)}/10m/ip,"
+        f"{env_int('LOGIN_ATTEMPTS_LIMIT', 5)}/300s/key"
+    )
+}
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

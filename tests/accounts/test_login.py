@@ -1,5 +1,8 @@
 import pytest
+import time_machine
 from django.core import mail
+from django.test import Client
+from django.utils import timezone
 
 from accounts.mail import email_send_queued
 from accounts.models import OutgoingEmail
@@ -93,3 +96,72 @@ def test_password_reset_with_a_malformed_address_says_so(client, db, value):
     response = post_raw(client, "/accounts/password/reset/", {"email": value})
     assert response.status_code == 200
     assert 'class="errorlist' in response.content.decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Lockouts: per account and address, with a high cap per address.
+
+ATTACKER = "203.0.113.66"
+OFFICE = "198.51.100.7"
+
+
+def login(client, email, password, ip):
+    return client.post(URL, {"login": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def _ip_cap() -> int:
+    from django.conf import settings
+
+    rates = settings.ACCOUNT_RATE_LIMITS["login_failed"].split(",")
+    [ip_rate] = [rate for rate in rates if rate.endswith("/ip")]
+    return int(ip_rate.split("/")[0])
+
+
+def test_ten_failures_from_one_address_dont_lock_out_someone_elses_right_password(
+    client, owner, teammate
+):
+    # A colleague behind the same office address mistypes ten times, on several accounts.
+    for n in range(10):
+        login(Client(), f"guess{n}@alpha.example", "wrong", OFFICE)
+    login(Client(), teammate.user.email, "wrong", OFFICE)
+    response = login(client, owner.user.email, "password", OFFICE)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(owner.user.pk)
+
+
+def test_a_stranger_cannot_lock_an_owner_out_from_another_address(client, owner):
+    for n in range(20):
+        response = login(Client(), owner.user.email, f"wrong{n}", ATTACKER)
+    assert "Too many failed login attempts" in response.content.decode()
+    response = login(client, owner.user.email, "password", OFFICE)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(owner.user.pk)
+
+
+def test_guessing_one_account_from_one_address_is_still_locked_out(client, owner):
+    for n in range(5):
+        login(client, owner.user.email, f"wrong{n}", ATTACKER)
+    response = login(client, owner.user.email, "password", ATTACKER)
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_ipv6_guesser_cannot_escape_the_lockout_by_changing_address(client, owner):
+    for n in range(5):
+        login(client, owner.user.email, f"wrong{n}", f"2001:db8:1:2::{n + 1}")
+    response = login(client, owner.user.email, "password", "2001:db8:1:2::99")
+    assert "Too many failed login attempts" in response.content.decode()
+
+
+def test_one_address_trying_many_accounts_meets_a_cap(client, owner):
+    # Three seconds apart: under allauth's separate 30-a-minute limit on login posts, so this
+    # is the failed-login cap at work.
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for n in range(_ip_cap()):
+            login(client, f"spray{n}@example.com", "wrong", ATTACKER)
+            clock.shift(3)
+        response = login(client, owner.user.email, "password", ATTACKER)
+        assert "Too many failed login attempts" in response.content.decode()
+        assert "_auth_user_id" not in client.session
+        # Another address is not affected.
+        assert login(Client(), owner.user.email, "password", OFFICE).status_code == 302
