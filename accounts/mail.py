@@ -1,7 +1,16 @@
 """Heard's outbox: every email is rendered from a template trio, recorded under a unique key,
-then sent. ``email_queue`` is for web requests (a row, nothing else); the sweep
-``email_send_queued`` sends what is queued; ``email_send_batch`` (many emails, few round
-trips) and ``email_send_now`` (one email) are for workers already inside a sweep.
+then sent, in that order and in separate transactions (docs/architecture.md, "Side effects
+after a durable claim"):
+
+1. record: ``email_queue`` (one row, for web requests) or ``email_record`` (a batch, inside
+   the sweep's own transaction, with whatever caused the emails);
+2. claim: ``email_deliver`` leases due rows and commits the lease;
+3. send each message, then mark that one row sent in its own short transaction.
+
+A crash at any point repeats at most the one message being handed over, under the same
+Message-ID (``message_id``), and loses nothing: the ``send_queued_emails`` sweep
+(``email_send_queued``) sends whatever is recorded and unsent. ``email_send_batch`` and
+``email_send_now`` record and deliver in one call, for workers outside a transaction.
 
 Templates live in ``templates/emails/<name>-subject.txt``, ``<name>-body.txt`` and
 ``<name>-body.html``.
@@ -12,8 +21,10 @@ import email.policy
 import functools
 import logging
 import re
+import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 
@@ -21,9 +32,10 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
@@ -37,7 +49,13 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 18
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_WAIT = timedelta(hours=2)
-_HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
+# A sweep leases the rows it is about to send for this long (renewed while it works through
+# them); a worker killed mid-batch leaves the rest to the next sweep once the lease ends.
+CLAIM_LEASE = timedelta(seconds=60)
+CLAIM_BATCH = 100
+# Every character str.splitlines() breaks on, and NUL: Django refuses a header holding any of
+# them, so one in a business's name would stop all of its email.
+_HEADER_UNSAFE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def _clean_header(value: str) -> str:
@@ -166,8 +184,23 @@ class _OutboxMessage(EmailMultiAlternatives):
         return super().message(policy=_fast(policy))
 
 
+def message_id(key: str) -> str:
+    """The Message-ID of the email recorded under ``key``: the same on every try, so a
+    receiving server can drop the copy a crash after the hand-over makes it send again, and
+    keyed with this installation's secret, so two installations never share one."""
+    digest = salted_hmac("heard.message-id", key).hexdigest()[:40]
+    return f"<{digest}@{_sending_domain()}>"
+
+
+def _sending_domain() -> str:
+    address = settings.DEFAULT_FROM_EMAIL
+    if "<" in address:
+        address = address.split("<", 1)[1].rstrip(">")
+    return address.rpartition("@")[2] or "heard.invalid"
+
+
 def _message(outgoing: OutgoingEmail) -> EmailMultiAlternatives:
-    headers = {"Message-ID": f"<{slugify(outgoing.key)[:120]}.{outgoing.pk}@heard>"}
+    headers = {"Message-ID": message_id(outgoing.key)}
     headers.update(outgoing.headers)
     message = _OutboxMessage(
         subject=outgoing.subject,
@@ -194,63 +227,217 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16), LONGEST_WAIT)
 
 
-def _send(outgoing: OutgoingEmail, connection, now) -> str:
-    """Hand one claimed row to the provider. Return "" when it went out, else the error,
-    which is already recorded on the row."""
+@dataclass
+class BatchOutcome:
+    """What recording and delivering a batch did with each key."""
+
+    sent: list[str] = field(default_factory=list)
+    # The provider refused these: the error is on the row and the outbox sweep retries them.
+    failed: dict[str, str] = field(default_factory=dict)
+    # Already sent, given up on, or being sent by another sweep at this moment.
+    elsewhere: list[str] = field(default_factory=list)
+    # The database refused the row (so nothing was sent): key → why.
+    unrecorded: dict[str, str] = field(default_factory=dict)
+
+
+def email_record(emails: list[OutgoingEmail]) -> BatchOutcome:
+    """Insert rows built with ``email_build``, leaving any key already recorded as it is.
+
+    Runs inside the caller's transaction, so the emails become durable with whatever caused
+    them (an invitation marked sent, a notice marked sent) and nothing leaves before that
+    commits: ``email_deliver`` sends them afterwards. ``unrecorded`` names the rows the
+    database refused; every other key is recorded.
+    """
+    outcome = BatchOutcome()
+    if not emails:
+        return outcome
+    try:
+        with transaction.atomic():
+            # In key order: two batches sharing keys then wait on each other in the same
+            # order, never in a cycle.
+            ordered = sorted(emails, key=lambda e: e.key)
+            OutgoingEmail.objects.bulk_create(ordered, ignore_conflicts=True)
+        return outcome
+    except DatabaseError:
+        pass
+    # One row the database refuses must not cost the others theirs: retry one by one.
+    for outgoing in emails:
+        try:
+            with transaction.atomic():
+                OutgoingEmail.objects.bulk_create([outgoing], ignore_conflicts=True)
+        except DatabaseError as exc:
+            log.warning("Email %s could not be recorded: %s", outgoing.key, exc)
+            outcome.unrecorded[outgoing.key] = str(exc)[:2000]
+    return outcome
+
+
+def _claim(*, keys: list[str] | None, now: datetime, limit: int) -> tuple[str, list]:
+    """Lease up to ``limit`` sendable rows to a new claim and commit the lease before
+    anything is sent. Return (claim, rows). A worker killed while holding a lease leaves its
+    rows to the next sweep once the lease runs out."""
+    claim = uuid.uuid4().hex
+    sendable = OutgoingEmail.objects.sendable(now)
+    if keys is not None:
+        sendable = sendable.filter(key__in=keys)
+    with transaction.atomic():
+        pks = list(
+            sendable.select_for_update(skip_locked=True)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not pks:
+            return claim, []
+        # Re-checked in the UPDATE: on a database without row locks (SQLite) a row another
+        # sweep leased in the meantime is not taken twice.
+        OutgoingEmail.objects.sendable(now).filter(pk__in=pks).update(
+            claimed_by=claim, claimed_until=timezone.now() + CLAIM_LEASE
+        )
+    rows = OutgoingEmail.objects.filter(claimed_by=claim, sent_at=None)
+    return claim, list(rows.order_by("created_at", "pk"))
+
+
+def _still_ours(claim: str, rows: list, lease_ends: datetime) -> tuple[list, datetime]:
+    """Renew the lease on the rows not yet sent once half of it has gone; drop any row whose
+    lease another sweep took over (only possible after a very long stall)."""
+    now = timezone.now()
+    if now < lease_ends - CLAIM_LEASE / 2:
+        return rows, lease_ends
+    lease_ends = now + CLAIM_LEASE
+    pks = [row.pk for row in rows]
+    OutgoingEmail.objects.filter(pk__in=pks, claimed_by=claim, sent_at=None).update(
+        claimed_until=lease_ends
+    )
+    kept = set(
+        OutgoingEmail.objects.filter(pk__in=pks, claimed_by=claim).values_list("pk", flat=True)
+    )
+    return [row for row in rows if row.pk in kept], lease_ends
+
+
+def _mark_sent(outgoing: OutgoingEmail, claim: str) -> None:
+    # Its own short transaction (autocommit): a crash after this line sends nothing again.
+    OutgoingEmail.objects.filter(pk=outgoing.pk, claimed_by=claim).update(
+        sent_at=timezone.now(), attempts=F("attempts") + 1, claimed_by="", claimed_until=None
+    )
+
+
+def _mark_failed(outgoing: OutgoingEmail, claim: str, error: str, now: datetime) -> None:
+    # The wait counts from the failure, not from the start of the sweep: a sweep that sent
+    # for a minute before this one failed would otherwise retry it at once.
+    failed_at = max(now, timezone.now())
+    attempts = outgoing.attempts + 1
+    OutgoingEmail.objects.filter(pk=outgoing.pk, claimed_by=claim).update(
+        attempts=attempts,
+        last_error=error[:2000],
+        failed_at=failed_at if attempts >= MAX_ATTEMPTS else None,
+        next_attempt_at=failed_at + retry_delay(attempts),
+        claimed_by="",
+        claimed_until=None,
+    )
+
+
+def _send_one(outgoing: OutgoingEmail, connection) -> str:
+    """Hand one message to the provider. Return "" when it went out, else the error."""
     try:
         # Straight to the connection: a message built with one costs a deprecation check
         # that walks the stack, on every email.
         connection.send_messages([_message(outgoing)])
     except Exception as exc:  # the provider's failure is recorded on the row, not raised
         log.warning("Email %s failed: %s", outgoing.key, exc)
-        outgoing.attempts += 1
-        outgoing.last_error = (str(exc) or exc.__class__.__name__)[:2000]
-        if outgoing.attempts >= MAX_ATTEMPTS:
-            outgoing.failed_at = now
-        outgoing.next_attempt_at = now + retry_delay(outgoing.attempts)
-        outgoing.save(update_fields=["attempts", "last_error", "failed_at", "next_attempt_at"])
         _reopen(connection)
-        return outgoing.last_error
+        return str(exc) or exc.__class__.__name__
     return ""
 
 
-def _send_claimed(rows: list[OutgoingEmail], connection, now) -> dict[str, str]:
-    """Send rows this transaction has locked; mark the sent ones in one UPDATE. Return
-    {key: error} for the ones that failed."""
-    sent, failed = [], {}
-    for outgoing in rows:
-        error = _send(outgoing, connection, now)
-        if error:
-            failed[outgoing.key] = error
-        else:
-            sent.append(outgoing.pk)
-            outgoing.sent_at = now
-            outgoing.attempts += 1
-    if sent:
-        OutgoingEmail.objects.filter(pk__in=sent).update(sent_at=now, attempts=F("attempts") + 1)
-    return failed
+def email_deliver(
+    *,
+    keys: list[str] | None = None,
+    now: datetime | None = None,
+    connection=None,
+    batch: int = CLAIM_BATCH,
+) -> BatchOutcome:
+    """Send recorded emails that are due: the given keys, or any. Returns what happened.
 
-
-def email_send_queued(*, now=None, batch: int = 200) -> int:
-    """Send queued emails, claiming them so that parallel sweeps never send one twice.
-
-    Returns how many went out. The row lock is held while the email is handed to the
-    provider and released with the commit that marks it sent.
+    Call it outside any transaction: each claim, and each "sent" or "failed" mark, commits
+    on its own, so a crash at any point repeats at most the one message being handed over,
+    under the same Message-ID. Rows another sweep holds are that sweep's to send.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        rows = list(
-            OutgoingEmail.objects.queued()
-            .filter(created_at__lte=now)
-            .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
-            .select_for_update(skip_locked=True)
-            .order_by("created_at")[:batch]
-        )
+    outcome = BatchOutcome()
+    own = connection is None
+    connection = connection or open_connection()
+    remaining = None if keys is None else set(keys)
+    try:
+        while remaining is None or remaining:
+            claim, rows = _claim(keys=keys, now=now, limit=batch)
+            if not rows:
+                break
+            _deliver_claimed(claim, rows, connection, now, outcome)
+            if remaining is not None:
+                remaining -= {row.key for row in rows}
+            elif len(rows) < batch:
+                break
+    finally:
+        if own:
+            connection.close()
+    if keys is not None:
+        done = set(outcome.sent) | set(outcome.failed)
+        outcome.elsewhere = [key for key in keys if key not in done]
+    return outcome
+
+
+def _deliver_claimed(claim, rows, connection, now, outcome: BatchOutcome) -> None:
+    lease_ends = timezone.now() + CLAIM_LEASE
+    try:
+        connection.open()  # a no-op when it is open already; the caller closes it
+    except Exception as exc:  # the provider is unreachable: every claimed row records it
+        log.warning("Email provider unreachable: %s", exc)
+        for outgoing in rows:
+            _mark_failed(outgoing, claim, str(exc) or exc.__class__.__name__, now)
+            outcome.failed[outgoing.key] = str(exc)[:2000]
+        return
+    while rows:
+        rows, lease_ends = _still_ours(claim, rows, lease_ends)
         if not rows:
-            return 0
-        with open_connection() as connection:
-            failed = _send_claimed(rows, connection, now)
-    return len(rows) - len(failed)
+            return
+        outgoing, rows = rows[0], rows[1:]
+        error = _send_one(outgoing, connection)
+        if error:
+            _mark_failed(outgoing, claim, error, now)
+            outcome.failed[outgoing.key] = error[:2000]
+        else:
+            _mark_sent(outgoing, claim)
+            outcome.sent.append(outgoing.key)
+
+
+def email_send_batch(emails: list[OutgoingEmail], *, now, connection=None) -> BatchOutcome:
+    """Record a batch of emails built with ``email_build`` and send the ones still unsent.
+
+    For callers outside a transaction. A sweep that changes its own rows along with the
+    emails records them with ``email_record`` in its transaction and calls
+    ``email_deliver`` once that has committed.
+    """
+    outcome = email_record(emails)
+    keys = [e.key for e in emails if e.key not in outcome.unrecorded]
+    if not keys:
+        return outcome
+    delivered = email_deliver(keys=keys, now=now, connection=connection)
+    delivered.unrecorded = outcome.unrecorded
+    return delivered
+
+
+def email_send_queued(*, now=None, batch: int = CLAIM_BATCH, budget: float = 50.0) -> int:
+    """Send every queued email that is due, batch after batch, for up to ``budget`` seconds
+    (the next tick carries on). Returns how many went out."""
+    now = now or timezone.now()
+    sent = 0
+    started = time.monotonic()
+    with open_connection() as connection:
+        while time.monotonic() - started < budget:
+            outcome = email_deliver(now=now, connection=connection, batch=batch)
+            sent += len(outcome.sent)
+            if not outcome.sent and not outcome.failed:
+                break
+    return sent
 
 
 def email_send_now(
@@ -266,12 +453,8 @@ def email_send_now(
     connection=None,
     now=None,
 ) -> bool:
-    """Queue and send at once (for workers). Return True if this call sent it.
-
-    Several round trips per email: a sweep sending many should build them with
-    ``email_build`` and hand them to ``email_send_batch``.
-    """
-    now = now or timezone.now()
+    """Record and send one email (for workers, outside a transaction). Return True if this
+    call sent it."""
     outgoing = email_queue(
         key=key,
         kind=kind,
@@ -282,91 +465,8 @@ def email_send_now(
         reply_to=reply_to,
         headers=headers,
     )
-    with transaction.atomic():
-        claimed = (
-            OutgoingEmail.objects.queued()
-            .select_for_update(skip_locked=True)
-            .filter(pk=outgoing.pk)
-            .first()
-        )
-        if claimed is None:
-            return False
-        if connection is None:
-            with open_connection() as connection:
-                return not _send_claimed([claimed], connection, now)
-        return not _send_claimed([claimed], connection, now)
-
-
-@dataclass
-class BatchOutcome:
-    """What ``email_send_batch`` did with each key."""
-
-    sent: list[str] = field(default_factory=list)
-    # The provider refused these: the error is on the row and the outbox sweep retries them.
-    failed: dict[str, str] = field(default_factory=dict)
-    # Already sent, given up on, or being sent by another sweep at this moment.
-    elsewhere: list[str] = field(default_factory=list)
-    # The database refused the row (so nothing was sent): key → why.
-    unrecorded: dict[str, str] = field(default_factory=dict)
-
-
-def _record(emails: list[OutgoingEmail], outcome: BatchOutcome) -> list[str]:
-    """Insert the rows, leaving any key already recorded as it is. Return the recorded keys."""
-    try:
-        with transaction.atomic():
-            # In key order: two batches sharing keys then wait on each other in the same
-            # order, never in a cycle.
-            ordered = sorted(emails, key=lambda e: e.key)
-            OutgoingEmail.objects.bulk_create(ordered, ignore_conflicts=True)
-        return [e.key for e in emails]
-    except DatabaseError:
-        # One row the database refuses must not cost the others theirs: retry one by one.
-        keys = []
-        for outgoing in emails:
-            try:
-                with transaction.atomic():
-                    OutgoingEmail.objects.bulk_create([outgoing], ignore_conflicts=True)
-            except DatabaseError as exc:
-                log.warning("Email %s could not be recorded: %s", outgoing.key, exc)
-                outcome.unrecorded[outgoing.key] = str(exc)[:2000]
-            else:
-                keys.append(outgoing.key)
-        return keys
-
-
-def email_send_batch(emails: list[OutgoingEmail], *, now, connection=None) -> BatchOutcome:
-    """Record a batch of emails built with ``email_build`` and send the ones still unsent.
-
-    A few round trips for the whole batch instead of several per email: one INSERT … ON
-    CONFLICT DO NOTHING records every key (before anything is sent), one SELECT … FOR UPDATE
-    SKIP LOCKED claims the rows still unsent (a row another sweep holds is that sweep's to
-    send), and one UPDATE marks the sent ones; only a failure costs a write of its own, on
-    its own row. The locks are held until the caller's transaction commits, if it has one.
-    Pass ``connection`` (from ``open_connection()``, opened here when first needed) to keep
-    one provider session across batches; the caller closes it.
-    """
-    outcome = BatchOutcome()
-    if not emails:
-        return outcome
-    with transaction.atomic():
-        keys = _record(emails, outcome)
-        position = {key: n for n, key in enumerate(keys)}
-        rows = sorted(
-            OutgoingEmail.objects.queued().filter(key__in=keys).select_for_update(skip_locked=True),
-            key=lambda row: position[row.key],
-        )
-        claimed = {row.key for row in rows}
-        outcome.elsewhere = [key for key in position if key not in claimed]
-        if not rows:
-            return outcome
-        if connection is None:
-            with open_connection() as connection:
-                outcome.failed = _send_claimed(rows, connection, now)
-        else:
-            connection.open()  # a no-op when it is open already; the caller closes it
-            outcome.failed = _send_claimed(rows, connection, now)
-    outcome.sent = [row.key for row in rows if row.key not in outcome.failed]
-    return outcome
+    outcome = email_deliver(keys=[outgoing.key], now=now, connection=connection)
+    return bool(outcome.sent)
 
 
 class FileEmailBackend(BaseEmailBackend):

@@ -1,11 +1,13 @@
 """The scheduled notices about actions: reminder before the deadline, overdue at it, escalation
 to the owners a working day after, and each member's morning digest.
 
-Each notice is a due time and a sent time on the Action row (DESIGN.md: rows, not countdowns).
-A sweep claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED`` in batches, sends the batch's
-emails under unique keys (``email_send_batch``), marks the rows sent and writes the history, all in
-the batch's transaction: a second sweep running at the same time skips the locked rows, and a
-sweep killed half-way rolls back and leaves them for the next one.
+Each notice is a due time and a sent time on the Action row (docs/architecture.md: rows, not
+countdowns). A sweep claims due rows with ``SELECT … FOR UPDATE SKIP LOCKED`` in batches; in the
+batch's transaction it records the emails under unique keys (``email_record``), marks the rows
+sent and writes the history; once that has committed the outbox sends them
+(``email_deliver``). A second sweep running at the same time skips the locked rows; a sweep
+killed before the commit leaves them for the next one, and one killed after it leaves the
+emails to the outbox sweep, which repeats at most the one in flight.
 """
 
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.mail import email_build, email_send_batch, email_send_now, open_connection
+from accounts.mail import email_build, email_deliver, email_record, email_send_now, open_connection
 from accounts.models import Membership, Organisation, OutgoingEmail
 
 from . import deadlines
@@ -85,47 +87,55 @@ def _recipients(notice: Notice, action: Action, owners: _Owners) -> list[Members
 
 def _send_batch(notice: Notice, now: datetime, batch: int, connection, owners) -> int:
     with transaction.atomic():
-        rows = list(
-            _due(notice, now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("org", "owner__user", "customer", "touchpoint")
-            .order_by(notice.due_field, "pk")[:batch]
-        )
-        if not rows:
-            return 0
-        emails, events = [], []
-        for action in rows:
-            # The key carries the deadline (a new deadline earns new notices, a retry doesn't)
-            # and the recipient: an unowned action tells every owner, each under their own key.
-            key = f"action-{notice.name}:{action.pk}:{int(action.due_at.timestamp())}"
-            told = []
-            for member in _recipients(notice, action, owners):
-                emails.append(
-                    email_build(
-                        key=f"{key}:{member.pk}",
-                        kind=f"action_{notice.name}",
-                        to=member.user.email,
-                        template=notice.template,
-                        context={"action": action, "member": member},
-                        org=action.org,
-                    )
-                )
-                told.append(member.display_name)
-            events.append(
-                ActionEvent(
-                    action=action,
-                    kind=notice.event,
-                    created_at=now,
-                    text=f"Emailed {', '.join(told)}." if told else "Nobody to tell.",
+        claimed, keys = _record_batch(notice, now, batch, owners)
+    if keys:
+        email_deliver(keys=keys, now=now, connection=connection)
+    return claimed
+
+
+def _record_batch(notice: Notice, now: datetime, batch: int, owners) -> tuple[int, list[str]]:
+    """Claim a batch of due actions, record their emails and mark them told. Returns (actions
+    claimed, outbox keys recorded)."""
+    rows = list(
+        _due(notice, now)
+        .select_for_update(skip_locked=True, of=("self",))
+        .select_related("org", "owner__user", "customer", "touchpoint")
+        .order_by(notice.due_field, "pk")[:batch]
+    )
+    if not rows:
+        return 0, []
+    emails, events = [], []
+    for action in rows:
+        # The key carries the deadline (a new deadline earns new notices, a retry doesn't)
+        # and the recipient: an unowned action tells every owner, each under their own key.
+        key = f"action-{notice.name}:{action.pk}:{int(action.due_at.timestamp())}"
+        told = []
+        for member in _recipients(notice, action, owners):
+            emails.append(
+                email_build(
+                    key=f"{key}:{member.pk}",
+                    kind=f"action_{notice.name}",
+                    to=member.user.email,
+                    template=notice.template,
+                    context={"action": action, "member": member},
+                    org=action.org,
                 )
             )
-        # A few statements per batch: the emails recorded and sent together (a refused one
-        # stays queued in the outbox, which retries it), then one UPDATE and one INSERT here.
-        # The rows are ours until this commits.
-        email_send_batch(emails, now=now, connection=connection)
-        Action.objects.filter(pk__in=[a.pk for a in rows]).update(**{notice.sent_field: now})
-        ActionEvent.objects.bulk_create(events)
-        return len(rows)
+            told.append(member.display_name)
+        events.append(
+            ActionEvent(
+                action=action,
+                kind=notice.event,
+                created_at=now,
+                text=f"Emailed {', '.join(told)}." if told else "Nobody to tell.",
+            )
+        )
+    # A few statements per batch: the emails recorded, then one UPDATE and one INSERT here.
+    # The rows are ours until this commits.
+    outcome = email_record(emails)
+    Action.objects.filter(pk__in=[a.pk for a in rows]).update(**{notice.sent_field: now})
+    ActionEvent.objects.bulk_create(events)
+    return len(rows), [e.key for e in emails if e.key not in outcome.unrecorded]
 
 
 def action_notices_sweep(*, now: datetime | None = None, batch: int = BATCH) -> dict[str, int]:

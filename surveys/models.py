@@ -1,6 +1,7 @@
 import re
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -148,6 +149,16 @@ class Question(models.Model):
     def __str__(self):
         return self.text
 
+    def one_click_options(self) -> list[tuple[str, str]]:
+        """(label, value) pairs a customer can pick with one click, for the question's kind."""
+        if self.kind == Question.Kind.YES_NO:
+            return [("Yes", "yes"), ("No", "no")]
+        if self.kind == Question.Kind.RATING:
+            return [(str(n), str(n)) for n in range(1, 6)]
+        if self.kind == Question.Kind.CHOICE:
+            return [(c, c) for c in self.choices]
+        return []
+
 
 class Touchpoint(models.Model):
     """A kind of interaction ("Repair collected") with its survey, delay and default owner."""
@@ -284,6 +295,34 @@ class Invitation(models.Model):
 
     def is_expired(self, now) -> bool:
         return self.expires_at <= now
+
+    def reason_not_to_send(
+        self, *, now, has_survey: bool, last_surveyed_at=None, reminder=False
+    ) -> str:
+        """Why this invitation (or its reminder) must not be emailed now; "" when it may.
+
+        The one list of reasons for both: a reminder is part of the same ask, so only the
+        fatigue rule (which the first email already passed) doesn't apply to it. Reads the
+        customer, the organisation and the touchpoint: load them with the invitation.
+        """
+        reasons, customer = Invitation.SkipReason, self.customer
+        if self.is_expired(now):
+            return reasons.EXPIRED
+        if customer.opted_out_at:
+            return reasons.OPTED_OUT
+        if customer.bounced_at:
+            return reasons.BOUNCED
+        if customer.survey_hold:
+            return reasons.OPEN_ACTION
+        # Switched off after the interaction was recorded: nobody wants it sent any more.
+        if not has_survey or not self.interaction.touchpoint.active:
+            return reasons.NO_SURVEY
+        fatigue_days = self.org.fatigue_days
+        if reminder or not fatigue_days or last_surveyed_at is None:
+            return ""
+        if last_surveyed_at > now - timedelta(days=fatigue_days):
+            return reasons.FATIGUE
+        return ""
 
 
 class Response(models.Model):

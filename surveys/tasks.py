@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from .services import invitations_send_due
+from .sending import invitations_send_due
 
 
 @shared_task

@@ -17,7 +17,7 @@ from accounts.decorators import owner_required
 from accounts.mail import render_email
 from accounts.ratelimit import token_miss_over_limit
 
-from . import queries, services
+from . import queries, sending, services
 from .forms import (
     CsvUploadForm,
     QuestionForm,
@@ -91,7 +91,7 @@ def _page_items(questions, answers, posted=None, errors=None, picked=None):
                 "value": value,
                 "options": [
                     {"label": label, "value": option, "checked": option == value}
-                    for label, option in services.answer_options(question)
+                    for label, option in question.one_click_options()
                 ],
                 "error": (errors or {}).get(key, ""),
             }
@@ -111,7 +111,7 @@ def _picked(request, questions):
                 return None
             if question.kind == Question.Kind.TEXT:
                 return None
-            label = dict((v, label) for label, v in services.answer_options(question))
+            label = dict((v, label) for label, v in question.one_click_options())
             return question, value, label.get(value, value)
     return None
 
@@ -458,7 +458,7 @@ def _preview_email(request, survey):
     version = survey.current_version()
     questions = list(version.questions.all()) if version else []
     invitation = _PreviewInvitation(survey, version, request.member)
-    context = services.invitation_email_context(invitation, version, questions)
+    context = sending.invitation_email_context(invitation, version, questions)
     return render_email("survey-invitation", {"org": survey.org, **context})
 
 

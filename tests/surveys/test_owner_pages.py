@@ -178,7 +178,7 @@ def _index_queries(client) -> int:
 def test_send_now_schedules_an_invitation_the_sweep_sends(owner_client, org, touchpoint, teammate):
     from django.utils import timezone
 
-    from surveys.services import invitations_send_due
+    from surveys.sending import invitations_send_due
 
     org.quiet_starts = org.quiet_ends  # no quiet hours for this test
     org.save()

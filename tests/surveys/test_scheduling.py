@@ -6,7 +6,8 @@ from django.core import mail
 
 from surveys.ingest import InteractionInput
 from surveys.models import Invitation
-from surveys.services import interaction_record, invitations_send_due, quiet_hours_move
+from surveys.sending import invitations_send_due
+from surveys.services import interaction_record, quiet_hours_move
 from tests.factories import make_customer
 
 
