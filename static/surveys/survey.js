@@ -1,5 +1,11 @@
-// Progressive enhancement for the survey page: every answer is saved the moment it is given.
-// Without JavaScript the page works the same through its buttons.
+// Progressive enhancement for the survey page: every answer is saved the moment a person gives
+// it. Without JavaScript the page works the same through its buttons.
+//
+// Nothing here posts on its own: mail security scanners open every link in an email in a
+// headless browser that runs this script, and an answer posted on load, on a timer, on scroll
+// or on focus would be theirs, not the customer's (a "No" opens an action and emails staff).
+// Only a change the browser reports as made by a person (event.isTrusted: not one a script
+// dispatched) saves anything; the answer an email link chose waits for its button.
 (function () {
   "use strict";
   var form = document.querySelector("[data-survey]");
@@ -41,21 +47,11 @@
     mark.textContent = message;
   }
 
-  // The answer chosen in the email: save it at once (the button stays for when this fails).
-  var quick = document.querySelector("[data-autosave]");
-  if (quick) {
-    var status = quick.querySelector("[data-autosave-status]");
-    var button = quick.querySelector("[data-autosave-button]");
-    post(quick.elements.q.value, quick.elements.a.value).then(function (data) {
-      if (button) button.hidden = true;
-      if (status) status.textContent = "Saved. Thank you! Anything else you'd like to tell us is below.";
-      showProgress(data);
-    }).catch(function () {
-      if (status) status.textContent = "We couldn't save that automatically: press the button.";
-    });
-  }
+  // The answer chosen in the email is only shown: its form's button posts it, as a plain form
+  // post, when the customer presses it.
 
   form.addEventListener("change", function (event) {
+    if (!event.isTrusted) return;
     var input = event.target;
     if (input.type !== "radio") return;
     var fieldset = input.closest("[data-question]");

@@ -93,7 +93,11 @@ def test_an_email_link_only_preselects_and_a_get_or_head_changes_nothing(
     html = response.content.decode()
     assert "You chose: <strong>No</strong>" in html
     assert 'value="no" checked' in html
-    assert "data-autosave" in html
+    # Saved only when the customer presses the button (tests/e2e/test_scanner.py in a browser).
+    assert f'name="q" value="{questions[0].key}"' in html
+    assert 'name="a" value="no"' in html
+    assert "Not sent yet: we save it when you press the button." in html
+    assert '<button type="submit">Save my answer</button>' in html
 
 
 def test_an_email_link_with_a_bogus_value_is_ignored(client, invitation, questions):
