@@ -31,6 +31,13 @@ class AccountAdapter(DefaultAccountAdapter):
         account = super()._get_login_attempts_cache_key(request, **credentials)
         return f"{account}:{client_network(request)}"
 
+    def add_message(self, request, level, message_template=None, message_context=None, **kw):
+        # allauth flashes "Confirmation email sent to …" only when the address was new; a
+        # taken address gets none. The "check your email" page says it for both.
+        if message_template == "account/messages/email_confirmation_sent.txt":
+            return
+        super().add_message(request, level, message_template, message_context, **kw)
+
     def clean_email(self, email: str) -> str:
         """Refuse addresses no mail server accepts (RFC 5321 limits) before PostgreSQL would."""
         # The address becomes the To header of every email to this person.

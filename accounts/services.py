@@ -60,14 +60,11 @@ def staff_invite_create(
 ) -> StaffInvite | InviteProblem:
     """Invite someone to the business and queue the email; return the invite or the problem."""
     email = email.strip().lower()
-    existing = Membership.objects.filter(user__email__iexact=email).select_related("org").first()
-    if existing and existing.org_id == org.pk:
+    if Membership.objects.filter(org=org, user__email__iexact=email).exists():
         return InviteProblem(f"{email} is already a member of {org.name}.")
-    if existing:
-        return InviteProblem(
-            f"{email} already belongs to another business on Heard; "
-            "a person can belong to one business."
-        )
+    # Someone who belongs to another business is invited like anyone else: telling the owner
+    # would let any owner find out who uses Heard. The email reaches the address itself, and
+    # the join page tells its holder they'd have to leave their business first.
     if org.staff_invites.pending(now).filter(email__iexact=email).exists():
         return InviteProblem(f"{email} already has a pending invitation: resend it below.")
     raw, token_hash = StaffInvite.new_token()

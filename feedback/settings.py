@@ -162,7 +162,15 @@ LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+# Mandatory, so sign-up can't tell strangers which addresses have an account: a new address
+# and a taken one both get "check your email" (the taken one an "you already have an
+# account" email). With "optional", sign-up logs a new account straight in and says so
+# when the address is taken.
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_PREVENT_ENUMERATION = True
+# The link logs the new owner in, but only in the browser that signed up (allauth checks the
+# pending sign-up in the session), so a leaked link is not a login.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.BusinessSignupForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
@@ -254,6 +262,8 @@ if not REDIS_URL:
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # The exchange tables: runtime state like the rest, never in the checkout.
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
 else:

@@ -12,6 +12,25 @@ from tests.hostile import hostile_strings
 URL = "/accounts/login/"
 
 
+def _verified(member):
+    # Logging in needs a verified address (ACCOUNT_EMAIL_VERIFICATION is mandatory); real
+    # members have one from their sign-up link or their invitation.
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=member.user, email=member.user.email, verified=True)
+    return member
+
+
+@pytest.fixture
+def owner(owner):
+    return _verified(owner)
+
+
+@pytest.fixture
+def teammate(teammate):
+    return _verified(teammate)
+
+
 def test_it_shows_the_login_page_on_our_layout(client, db):
     response = client.get(URL)
     assert response.status_code == 200

@@ -134,13 +134,40 @@ def test_inviting_an_existing_member_says_so(owner_client, teammate):
     assert "already a member" in response.content.decode()
 
 
-def test_inviting_someone_from_another_business_says_so(owner_client, outsider):
-    response = owner_client.post(
+def test_inviting_someone_from_another_business_looks_like_any_invitation(owner_client, outsider):
+    fresh = owner_client.post(
+        "/settings/members/invite/", {"email": "nobody-yet@example.com", "role": "staff"}
+    )
+    taken = owner_client.post(
         "/settings/members/invite/", {"email": outsider.user.email, "role": "staff"}
     )
-    assert response.status_code == 200
-    assert "another business" in response.content.decode()
-    assert not StaffInvite.objects.exists()
+    assert taken.status_code == fresh.status_code == 302
+    assert taken["Location"] == fresh["Location"]
+    page = owner_client.get("/settings/members/").content.decode()
+    assert f"Invitation sent to {outsider.user.email}." in page
+    assert "another business" not in page
+    assert StaffInvite.objects.filter(email=outsider.user.email).exists()
+
+
+def test_someone_from_another_business_cannot_use_the_invitation(client, owner, outsider):
+    from django.utils import timezone
+
+    from accounts import services
+
+    invite = services.staff_invite_create(
+        org=owner.org,
+        email=outsider.user.email,
+        name="",
+        role="staff",
+        invited_by=owner,
+        now=timezone.now(),
+    )
+    member = services.staff_invite_accept(
+        invite=invite, name="Olga", password="a long passphrase 1", now=timezone.now()
+    )
+    assert member is None
+    outsider.refresh_from_db()
+    assert outsider.org_id != owner.org_id
 
 
 def test_inviting_twice_points_at_resend(owner_client, owner):

@@ -1,7 +1,9 @@
+import re
 import unicodedata
 
 import pytest
 from django.core import mail
+from django.test import Client
 
 from accounts.mail import email_send_queued
 from accounts.models import Membership, Organisation, OutgoingEmail, User
@@ -36,7 +38,7 @@ def test_it_shows_the_form_on_our_layout(client, db):
 def test_it_creates_the_business_and_its_owner(client, db):
     response = client.post(URL, _form())
     assert response.status_code == 302
-    assert response["Location"] == "/settings/"
+    assert response["Location"] == "/accounts/confirm-email/"
     user = User.objects.get(email="dana@day.example")
     assert user.name == "Dana Day"
     member = Membership.objects.select_related("org").get(user=user)
@@ -44,7 +46,47 @@ def test_it_creates_the_business_and_its_owner(client, db):
     assert member.org.name == "Day's Bikes"
     assert member.org.slug == "days-bikes"
     assert member.org.timezone == "Europe/Paris"
-    assert client.get("/settings/").status_code == 200
+    # Logged in only once the address is proved: see the verification test below.
+    assert "_auth_user_id" not in client.session
+
+
+def _confirm_link_sent_to(address: str) -> str:
+    email_send_queued()
+    [message] = [m for m in mail.outbox if address in m.to]
+    link = next(line for line in message.body.splitlines() if "/accounts/confirm-email/" in line)
+    return link[link.index("/accounts/") :].strip()
+
+
+def test_the_verification_link_logs_the_new_owner_in_to_their_settings(client, db):
+    client.post(URL, _form())
+    response = client.post(_confirm_link_sent_to("dana@day.example"), follow=True)
+    assert response.redirect_chain[-1][0] == "/settings/"
+    assert client.session["_auth_user_id"] == str(User.objects.get().pk)
+
+
+_PER_REQUEST = re.compile(r'nonce="[^"]*"|"X-CSRFToken": "[^"]*"|value="[^"]{40,}"')
+
+
+def _page_without_secrets(client, response, address: str) -> str:
+    body = client.get(response["Location"]).content.decode()
+    return _PER_REQUEST.sub("", body).replace(address, "EMAIL")
+
+
+def test_a_taken_address_gets_the_same_answer_as_a_new_one(client, outsider):
+    new = Client().post(URL, _form(email="fresh@day.example"))
+    taken = client.post(URL, _form(email=outsider.user.email))
+    assert taken.status_code == new.status_code == 302
+    assert taken["Location"] == new["Location"]
+    assert _page_without_secrets(client, taken, outsider.user.email) == _page_without_secrets(
+        Client(), new, "fresh@day.example"
+    )
+    # No second business and no second account for the taken address ...
+    assert Membership.objects.filter(user__email=outsider.user.email).count() == 1
+    assert Organisation.objects.filter(name="Day's Bikes").count() == 1
+    # ... and its owner hears that someone tried, in their own inbox.
+    email_send_queued()
+    [notice] = [m for m in mail.outbox if outsider.user.email in m.to]
+    assert "already" in (notice.subject + notice.body).lower()
 
 
 def test_it_sends_the_verification_link_through_the_outbox(client, db):
