@@ -4,11 +4,12 @@ A request writes rows and returns; it never talks to Celery or the broker, so wi
 interactions are still accepted and the invitation sweep sends them once it is back.
 """
 
-import json
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DataError
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -16,9 +17,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ApiToken
 
-from .ingest import InputError, Lookups, parse_interaction
+from .ingest import InputError, Lookups, json_problems, parse_interaction
+from .jsonbody import BodyError, json_body_read
 from .models import Interaction
 from .services import interactions_record
+
+logger = logging.getLogger(__name__)
+REFUSED = "The database refused this interaction; it was not recorded."
 
 
 def _error(status: int, errors: dict, **headers) -> JsonResponse:
@@ -62,17 +67,10 @@ def _guard(request):
         message = f"At most {limit} calls a minute per token; try again in {wait} s."
         return None, _error(429, {"rate": [message]}, Retry_After=str(wait))
     token.touch(timezone.now())
-    max_bytes = settings.HEARD["API_MAX_BODY_BYTES"]
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > max_bytes or len(request.body) > max_bytes:
-        return None, _error(413, {"body": [f"The body is over {max_bytes} bytes."]})
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return None, _error(400, {"body": ["The body is not valid JSON."]})
+        data = json_body_read(request, max_bytes=settings.HEARD["API_MAX_BODY_BYTES"])
+    except BodyError as exc:
+        return None, _error(exc.status, exc.errors)
     return token, data
 
 
@@ -100,13 +98,19 @@ def interactions(request):
     token, data = _guard(request)
     if token is None:
         return data
+    now = timezone.now()
     try:
-        item = parse_interaction(data, Lookups(token.org))
+        item = parse_interaction(data, Lookups(token.org, now=now))
     except InputError as exc:
         return _error(exc.status, exc.errors)
-    [(interaction, created)] = interactions_record(
-        org=token.org, items=[item], source=Interaction.Source.API, now=timezone.now()
-    )
+    try:
+        [(interaction, created)] = interactions_record(
+            org=token.org, items=[item], source=Interaction.Source.API, now=now
+        )
+    except DataError:
+        # Validation should have caught it; say so in the log, not with a 500.
+        logger.exception("An interaction passed validation but the database refused it")
+        return _error(422, {"body": [REFUSED]})
     return JsonResponse(
         {"interaction": _interaction_json(interaction)}, status=201 if created else 200
     )
@@ -121,23 +125,32 @@ def interactions_batch(request):
     items = data.get("interactions") if isinstance(data, dict) else None
     if not isinstance(items, list):
         return _error(400, {"interactions": ['Send {"interactions": [ ... ]}.']})
+    # Rows are checked one by one below; what's around them (a second "interactions", a NaN)
+    # makes the whole body ambiguous.
+    problems = json_problems({k: v for k, v in data.items() if k != "interactions"})
+    if getattr(data, "duplicates", None):
+        problems["interactions" if "interactions" in data.duplicates else "body"] = [
+            "A key is given more than once."
+        ]
+    if problems:
+        return _error(400, problems)
     limit = settings.HEARD["API_BATCH_LIMIT"]
     if len(items) > limit:
         return _error(413, {"interactions": [f"At most {limit} interactions per batch."]})
-    lookups = Lookups(token.org)
+    now = timezone.now()
+    lookups = Lookups(token.org, now=now)
     parsed, results = [], []
     for index, raw in enumerate(items):
         try:
             parsed.append((index, parse_interaction(raw, lookups)))
         except InputError as exc:
             results.append({"index": index, "status": exc.status, "errors": exc.errors})
-    recorded = interactions_record(
-        org=token.org,
-        items=[item for _, item in parsed],
-        source=Interaction.Source.API,
-        now=timezone.now(),
-    )
-    for (index, _), (interaction, created) in zip(parsed, recorded, strict=True):
+    recorded = _record_batch(token.org, [item for _, item in parsed], now)
+    for (index, _), outcome in zip(parsed, recorded, strict=True):
+        if outcome is None:
+            results.append({"index": index, "status": 422, "errors": {"body": [REFUSED]}})
+            continue
+        interaction, created = outcome
         results.append(
             {
                 "index": index,
@@ -152,6 +165,29 @@ def interactions_batch(request):
         "failed": sum(r["status"] >= 400 for r in results),
     }
     return JsonResponse({**summary, "results": results}, status=200)
+
+
+def _record_batch(org, items, now) -> list:
+    """interactions_record for the batch, or row by row when the database refuses one.
+
+    Validation should leave nothing for the database to refuse; if it ever does, the good
+    rows are still recorded and only the refused one reports an error (None here).
+    """
+    source = Interaction.Source.API
+    try:
+        # interactions_record writes in a transaction: a refusal leaves nothing behind.
+        return interactions_record(org=org, items=items, source=source, now=now)
+    except DataError:
+        logger.exception("A batch passed validation but the database refused it")
+    recorded = []
+    for item in items:
+        try:
+            [outcome] = interactions_record(org=org, items=[item], source=source, now=now)
+        except DataError:
+            logger.exception("An interaction passed validation but the database refused it")
+            outcome = None
+        recorded.append(outcome)
+    return recorded
 
 
 @require_GET
@@ -189,7 +225,11 @@ def openapi_schema() -> dict:
                 "format": "email",
                 "description": "Email of the member who served the customer.",
             },
-            "occurred_at": {"type": "string", "format": "date-time", "description": "Default now."},
+            "occurred_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Default now. From 2000-01-01T00:00:00Z to one day from now.",
+            },
             "reference": {
                 "type": "string",
                 "maxLength": 200,
@@ -217,10 +257,12 @@ def openapi_schema() -> dict:
 
     def errors(*codes):
         text = {
-            400: "Malformed JSON or a field of the wrong type.",
+            400: "Malformed JSON (NaN, a repeated key, not UTF-8, nested too deep), a field "
+            "of the wrong type, or an occurred_at before 2000 or more than a day ahead.",
             401: "Missing or invalid API token.",
             404: "Unknown touchpoint.",
             413: "Body too large, or more than 500 interactions.",
+            415: "Not sent as Content-Type: application/json (UTF-8).",
             422: "A value that can't be used: email, date, staff member.",
             429: "Rate limit reached; see Retry-After.",
         }
@@ -266,7 +308,7 @@ def openapi_schema() -> dict:
                             },
                         },
                         "200": {"description": "That reference was recorded before; unchanged."},
-                        **errors(400, 401, 404, 413, 422, 429),
+                        **errors(400, 401, 404, 413, 415, 422, 429),
                     },
                 }
             },
@@ -295,7 +337,7 @@ def openapi_schema() -> dict:
                         "200": {
                             "description": "Per-item results: status 201, 200 or an error.",
                         },
-                        **errors(400, 401, 413, 429),
+                        **errors(400, 401, 413, 415, 429),
                     },
                 }
             },

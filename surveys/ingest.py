@@ -3,22 +3,38 @@
 Every check returns a message per field and an HTTP-ish status: 400 for the wrong shape or
 type, 404 for an unknown touchpoint, 422 for a value that has the right type but can't be used
 (a malformed email, an unparseable date, a staff email that isn't a member).
+
+Two exceptions are 400 although they are about values, because they make the row unusable as
+JSON: a number JSON can't carry (NaN, Infinity, 1e999), a key given twice, and an occurred_at
+outside EARLIEST_OCCURRED_AT .. now + MAX_FUTURE.
 """
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Membership
 
+from .jsonbody import DuplicateKeys, NonFinite
 from .models import Touchpoint
 
 MAX_METADATA_BYTES = 4000
+MAX_METADATA_DEPTH = 8
 MAX_REFERENCE = 200
+MAX_WHEN = 64
+# Older or later dates are mistakes (or attacks): year 1 or 9999 overflowed the due-date
+# arithmetic and broke every later invitation sweep. A day ahead allows for clock skew.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=1)
+OCCURRED_AT_WINDOW = (
+    "Must be from 2000-01-01T00:00:00Z to at most one day from now (checked in UTC)."
+)
+NON_FINITE = "Numbers must be finite: no NaN, Infinity or numbers too big for a float."
 UNSTORABLE = "Contains characters that can't be stored (a NUL byte or a broken character)."
 
 
@@ -55,8 +71,9 @@ def storable(text: str) -> bool:
 class Lookups:
     """The organisation's touchpoints and members, loaded once per request or upload."""
 
-    def __init__(self, org):
+    def __init__(self, org, *, now: datetime | None = None):
         self.org = org
+        self.now = now or timezone.now()
         self.touchpoints = {t.slug: t for t in Touchpoint.objects.filter(org=org)}
         self.staff = {
             m.user.email.lower(): m
@@ -91,10 +108,74 @@ def parse_when(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _show(text: str) -> str:
+    """A key or slug quoted for an error message, cut short: it's echoed to whoever sent it."""
+    return repr(text) if len(text) <= 60 else f"{text[:60]!r}…"
+
+
+def _json_problem(value) -> str:
+    """Why a parsed JSON value can't be used as such (NaN, repeated keys), or ""."""
+    stack = [value]
+    while stack:  # a loop, not recursion: depth is whatever the sender chose
+        item = stack.pop()
+        if isinstance(item, NonFinite):
+            return NON_FINITE
+        if isinstance(item, DuplicateKeys):
+            return f"The key {_show(item.duplicates[0])} is given more than once."
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return ""
+
+
+def _metadata_problem(metadata: dict) -> str:
+    """Why metadata can't be stored in a jsonb column, or ""."""
+    stack = [(metadata, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                return UNSTORABLE
+        elif isinstance(item, dict | list):
+            if depth > MAX_METADATA_DEPTH:
+                return f"Keep metadata shallow: at most {MAX_METADATA_DEPTH} levels deep."
+            if isinstance(item, dict):
+                if not all(storable(key) for key in item):
+                    return UNSTORABLE
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return ""
+
+
+def json_problems(data: dict) -> dict[str, list[str]]:
+    """Non-finite numbers and repeated keys anywhere in the row, named by the field holding them."""
+    problems = {}
+    if isinstance(data, DuplicateKeys):
+        for key in data.duplicates:
+            problems[key] = ["Given more than once."]
+    customer = data.get("customer")
+    for name, value in data.items():
+        if name == "customer" and isinstance(customer, dict):
+            if isinstance(customer, DuplicateKeys):
+                for key in customer.duplicates:
+                    problems[f"customer.{key}"] = ["Given more than once."]
+            for key, inner in customer.items():
+                if problem := _json_problem(inner):
+                    problems[f"customer.{key}"] = [problem]
+        elif name not in problems and (problem := _json_problem(value)):
+            problems[name] = [problem]
+    return problems
+
+
 def parse_interaction(data, lookups: Lookups) -> InteractionInput:
     """Check one interaction's JSON; raise InputError(status, errors) when it can't be used."""
     if not isinstance(data, dict):
         raise InputError(400, {"body": ["Send a JSON object."]})
+    problems = json_problems(data)
+    if problems:
+        raise InputError(400, problems)
     shape: dict[str, list[str]] = {}
     values: dict[str, list[str]] = {}
     customer = data.get("customer")
@@ -116,8 +197,16 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
         shape["touchpoint"] = ["Must be a string: the touchpoint's slug."]
     staff_email = _text(data, "staff", shape, values, max_length=254)
     when = data.get("occurred_at")
+    occurred_at = None
     if when is not None and not isinstance(when, str):
         shape["occurred_at"] = ["Must be an ISO 8601 date-time string."]
+    elif when:
+        occurred_at = parse_when(when) if len(when) <= MAX_WHEN else None
+        if occurred_at is None:
+            values["occurred_at"] = ["Not an ISO 8601 date-time, like 2026-05-01T14:30:00Z."]
+        elif not EARLIEST_OCCURRED_AT <= occurred_at <= lookups.now + MAX_FUTURE:
+            # Compared before any arithmetic: adding the delay to year 9999 overflows.
+            shape["occurred_at"] = [OCCURRED_AT_WINDOW]
     reference = data.get("reference")
     if isinstance(reference, int) and not isinstance(reference, bool):
         reference = str(reference)
@@ -140,11 +229,6 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
     if values.get("email"):
         values["customer.email"] = values.pop("email")
     touchpoint = lookups.touchpoints.get(slug)
-    occurred_at = None
-    if when:
-        occurred_at = parse_when(when)
-        if occurred_at is None:
-            values["occurred_at"] = ["Not an ISO 8601 date-time, like 2026-05-01T14:30:00Z."]
     staff = None
     if staff_email:
         staff = lookups.staff.get(staff_email.strip().lower())
@@ -155,20 +239,24 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
         if reference and (len(reference) > MAX_REFERENCE or not storable(reference)):
             values["reference"] = [f"At most {MAX_REFERENCE} storable characters."]
     if metadata:
-        try:
-            encoded = json.dumps(metadata)
-        except (TypeError, ValueError):
-            encoded = ""
-            values["metadata"] = ["Must be plain JSON."]
-        if len(encoded) > MAX_METADATA_BYTES or "\\u0000" in encoded:
+        # Checked for depth first: json.dumps recurses, and PostgreSQL refuses NUL and lone
+        # surrogates in jsonb.
+        problem = _metadata_problem(metadata)
+        if problem:
+            values["metadata"] = [problem]
+        elif len(json.dumps(metadata)) > MAX_METADATA_BYTES:
             values["metadata"] = [f"Keep metadata small: at most {MAX_METADATA_BYTES} bytes."]
     if touchpoint is None:
-        raise InputError(404, {"touchpoint": [f"This business has no touchpoint {slug!r}."]})
+        raise InputError(404, {"touchpoint": [f"This business has no touchpoint {_show(slug)}."]})
     if not touchpoint.active:
         # Switched off means "don't survey these": the same as an unknown touchpoint.
         raise InputError(
             404,
-            {"touchpoint": [f"The touchpoint {slug!r} is switched off: switch it on to survey."]},
+            {
+                "touchpoint": [
+                    f"The touchpoint {_show(slug)} is switched off: switch it on to survey."
+                ]
+            },
         )
     if values:
         raise InputError(422, values)

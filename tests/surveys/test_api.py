@@ -1,7 +1,9 @@
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from accounts.models import ApiToken
 from surveys.models import Customer, Interaction, Invitation
@@ -77,7 +79,8 @@ def test_it_answers_400_to_malformed_json(api, touchpoint):
 
 
 def test_every_bad_payload_gets_a_clear_4xx(api, touchpoint, hostile_inputs):
-    expected = [400, 400, 400, 404, 422, 422, 400, 400, 400]
+    # ..., then year 1 and year 9999 (outside the window), lone surrogates in metadata
+    expected = [400, 400, 400, 404, 422, 422, 400, 400, 400, 400, 400, 422, 422]
     statuses = []
     for bad in hostile_inputs["api_payloads_bad"]:
         response = api.post(URL, bad)
@@ -202,3 +205,117 @@ def test_it_serves_the_openapi_schema(client, db):
     codes = schema["paths"]["/api/v1/interactions"]["post"]["responses"]
     assert {"201", "200", "400", "401", "404", "413", "422", "429"} <= set(codes)
     assert client.post("/api/v1/openapi.json").status_code == 405
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "1999-12-31T23:59:59Z",
+        "2000-01-01T00:30:00+01:00",
+        "0001-01-01T00:30:00+01:00",
+        "9999-12-31T23:59:59-23:59",
+        "+25h",
+    ],
+)
+def test_it_refuses_an_occurred_at_outside_the_window_naming_it(api, touchpoint, when):
+    if when == "+25h":
+        when = (timezone.now() + timedelta(hours=25)).isoformat()
+    response = api.post(URL, payload(occurred_at=when))
+    assert response.status_code == 400
+    [message] = response.json()["errors"]["occurred_at"]
+    assert "2000-01-01" in message and "one day" in message
+    batch = api.post(BATCH, {"interactions": [payload(occurred_at=when), payload(reference="ok")]})
+    assert [r["status"] for r in batch.json()["results"]] == [400, 201]
+    assert list(Interaction.objects.values_list("reference", flat=True)) == ["ok"]
+
+
+@pytest.mark.parametrize("when", ["2000-01-01T00:00:00Z", "+23h"])
+def test_it_accepts_an_occurred_at_at_the_edges_of_the_window(api, touchpoint, when):
+    if when == "+23h":
+        when = (timezone.now() + timedelta(hours=23)).isoformat()
+    assert api.post(URL, payload(occurred_at=when)).status_code == 201
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_numbers_json_cannot_carry_are_400_naming_the_field(api, touchpoint, number):
+    row = '{"customer": {"email": "pat@example.com"}, "touchpoint": "repair", "metadata": '
+    response = api.post(URL, raw=f'{row}{{"k": [1, {number}]}}}}')
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["metadata"]
+    good = json.dumps(payload(reference="ok"))
+    batch = api.post(BATCH, raw=f'{{"interactions": [{row}{number}}}, {good}]}}')
+    assert [r["status"] for r in batch.json()["results"]] == [400, 201]
+    assert Interaction.objects.count() == 1
+
+
+def test_a_repeated_key_is_400_naming_it(api, touchpoint):
+    body = (
+        '{"customer": {"email": "a@example.com", "email": "b@example.com"}, "touchpoint": "repair"}'
+    )
+    response = api.post(URL, raw=body)
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"customer.email": ["Given more than once."]}
+    twice = '{"interactions": [], "interactions": [{"touchpoint": "repair"}]}'
+    assert api.post(BATCH, raw=twice).json()["errors"].keys() == {"interactions"}
+    assert Interaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("text", ["\\ud800", "\\udc00\\ud800", "\\u0000"])
+def test_unstorable_metadata_is_422_and_the_batch_keeps_its_good_rows(api, touchpoint, text):
+    bad = '{"customer": {"email": "pat@example.com"}, "touchpoint": "repair", "metadata": '
+    for n, metadata in enumerate((f'{{"k": "{text}"}}', f'{{"{text}": 1}}')):
+        good = json.dumps(payload(reference=f"ok-{n}"))
+        single = api.post(URL, raw=f"{bad}{metadata}}}")
+        assert single.status_code == 422
+        assert "metadata" in single.json()["errors"]
+        batch = api.post(BATCH, raw=f'{{"interactions": [{bad}{metadata}}}, {good}]}}')
+        assert batch.status_code == 200
+        assert [r["status"] for r in batch.json()["results"]] == [422, 201]
+    assert sorted(Interaction.objects.values_list("reference", flat=True)) == ["ok-0", "ok-1"]
+
+
+def test_metadata_nested_too_deep_is_422(api, touchpoint):
+    nested = {"leaf": 1}
+    for _ in range(8):
+        nested = {"a": nested}
+    response = api.post(URL, payload(metadata=nested))
+    assert response.status_code == 422
+    assert "levels deep" in response.json()["errors"]["metadata"][0]
+
+
+@pytest.mark.parametrize("endpoint", [URL, BATCH])
+def test_a_body_nested_100000_deep_is_400(api, touchpoint, endpoint):
+    response = api.post(endpoint, raw="[" * 100_000)
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"body": ["The body is not valid JSON."]}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "The body is empty: send a JSON object."),
+        (b'{"customer": "Zo\xeb"}', "The body is not UTF-8."),
+        (json.dumps(payload()).encode("utf-16"), "The body is not UTF-8."),
+    ],
+)
+def test_an_empty_or_non_utf8_body_is_400(api, touchpoint, raw, message):
+    response = api.post(URL, raw=raw)
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"body": [message]}}
+
+
+def test_a_body_that_is_not_json_by_content_type_is_415(api, api_token, touchpoint):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_token}"}
+    body = json.dumps(payload())
+    for content_type in ("application/x-www-form-urlencoded", "text/plain"):
+        response = api.client.post(URL, body, content_type=content_type, **auth)
+        assert response.status_code == 415
+        assert "content_type" in response.json()["errors"]
+    assert api.client.generic("POST", URL, body, content_type="", **auth).status_code == 201
+
+
+@pytest.mark.parametrize("length", ["abc", "1e3", "-1", "9" * 5000])
+def test_a_content_length_that_is_not_a_small_number_is_4xx_not_500(api, touchpoint, length):
+    response = api.post(URL, payload(), CONTENT_LENGTH=length)
+    assert response.status_code in (400, 413)
+    assert response.json()["errors"]
