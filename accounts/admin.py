@@ -1,7 +1,23 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 
 from .models import ApiToken, Membership, Organisation, OutgoingEmail, StaffInvite, User
+
+
+def admin_login(request, extra_context=None):
+    """/admin/login/ sends people to Heard's own login, which has the failed-login limits,
+    the lockout and the two-factor step; Django's admin login form has none of them."""
+    if request.user.is_authenticated:
+        # Logged in but not staff: the normal login would send them straight back here.
+        raise PermissionDenied("This account can't use the admin.")
+    next_url = request.GET.get("next") or reverse("admin:index")
+    return redirect_to_login(next_url, login_url=reverse("account_login"))
+
+
+admin.site.login = admin_login
 
 
 @admin.register(User)

@@ -230,6 +230,7 @@ class OrganisationForm(forms.ModelForm):
             "survey_reminder_days",
             "invitation_expiry_days",
             "wall_enabled",
+            "require_mfa",
         ]
         labels = {
             "work_starts": "Work starts",
@@ -238,6 +239,7 @@ class OrganisationForm(forms.ModelForm):
             "quiet_starts": "Quiet hours start",
             "quiet_ends": "Quiet hours end",
             "wall_enabled": "Publish a public “you said, we did” wall",
+            "require_mfa": "Require two-factor authentication for every member",
         }
         help_texts = {
             "brand_colour": "Used for the header and buttons; text on it keeps readable contrast.",

@@ -1,6 +1,8 @@
 import contextlib
 import zoneinfo
 
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
@@ -32,3 +34,39 @@ class MembershipMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class RequireMfaMiddleware:
+    """In an organisation that requires two-factor authentication, a logged-in member without
+    it is sent to set it up before anything else: only the set-up pages, logging out and
+    static files stay open (the API uses tokens, not logins)."""
+
+    # Setting up 2FA may first ask for the password again (reauthenticate).
+    OPEN_PREFIXES = (
+        "/accounts/2fa/",
+        "/accounts/reauthenticate/",
+        "/accounts/logout/",
+        "/static/",
+        "/media/",
+        "/api/",
+    )
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._must_set_up(request):
+            return redirect(reverse("mfa_activate_totp"))
+        return self.get_response(request)
+
+    def _must_set_up(self, request) -> bool:
+        if request.path.startswith(self.OPEN_PREFIXES) or request.path == "/healthz":
+            return False
+        if not request.user.is_authenticated:
+            return False
+        member = request.member
+        if not member or not member.org.require_mfa:
+            return False
+        from allauth.mfa.utils import is_mfa_enabled
+
+        return not is_mfa_enabled(request.user)

@@ -101,6 +101,10 @@ class Organisation(models.Model):
     )
     invitation_expiry_days = models.PositiveSmallIntegerField(default=30)
     wall_enabled = models.BooleanField(default=False)
+    require_mfa = models.BooleanField(
+        default=False,
+        help_text="Every member must set up two-factor authentication before anything else.",
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:

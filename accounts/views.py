@@ -1,6 +1,7 @@
 import mimetypes
 import re
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -60,6 +61,14 @@ def settings_page(request):
         form = OrganisationForm(
             request.POST, request.FILES, instance=Organisation.objects.get(pk=org.pk)
         )
+        if (
+            form.is_valid()
+            and form.cleaned_data["require_mfa"]
+            and not org.require_mfa
+            and not is_mfa_enabled(request.user)
+        ):
+            # Otherwise the owner's next click would take them to the set-up page unasked.
+            form.add_error("require_mfa", "Set up two-factor authentication for yourself first.")
         if form.is_valid():
             form.save()
             messages.success(request, "Saved the organisation settings.")

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "anymail",
     "django_htmx",
     "accounts",
@@ -102,6 +103,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.MembershipMiddleware",
+    # After membership: a member of an organisation that requires 2FA sets it up first.
+    "accounts.middleware.RequireMfaMiddleware",
 ]
 
 ROOT_URLCONF = "feedback.urls"
@@ -187,6 +190,11 @@ ACCOUNT_RATE_LIMITS = {
         f"{env_int('LOGIN_ATTEMPTS_LIMIT', 5)}/300s/key"
     )
 }
+
+# Two-factor authentication (allauth.mfa): an authenticator app and one-time recovery codes.
+# Asked for at every login once set up, the Django admin's included (accounts.admin).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Heard"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
