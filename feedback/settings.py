@@ -181,15 +181,10 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Heard] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 # Failed logins: LOGIN_ATTEMPTS_LIMIT per 5 minutes per account *from one address* (the key is
 # account + address, accounts.adapter), so a stranger can't lock an owner out, and a high cap
-# per address (LOGIN_IP_ATTEMPTS_LIMIT per 10 minutes) against one address trying many
-# accounts. While the cap holds every login from that address is refused, even a right one,
-# so it is set well above what a shared office or NAT ever fails by mistake.
-ACCOUNT_RATE_LIMITS = {
-    "login_failed": (
-        f"{env_int('LOGIN_IP_ATTEMPTS_LIMIT', 100)}/10m/ip,"
-        f"{env_int('LOGIN_ATTEMPTS_LIMIT', 5)}/300s/key"
-    )
-}
+# of 100 per 10 minutes per address against one address trying many accounts. While the cap
+# holds every login from that address is refused, even a right one, so it is set well above
+# what a shared office or NAT ever fails by mistake.
+ACCOUNT_RATE_LIMITS = {"login_failed": f"100/10m/ip,{env_int('LOGIN_ATTEMPTS_LIMIT', 5)}/300s/key"}
 
 # Two-factor authentication (allauth.mfa): an authenticator app and one-time recovery codes.
 # Asked for at every login once set up, the Django admin's included (accounts.admin).
