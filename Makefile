@@ -44,5 +44,14 @@ lock: $(PY)
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+# The fault rig (chaos/run.py): real web, worker and beat against a throwaway Redis, a database
+# of its own and an SMTP sink; kills, outages and a hostile-body fuzz. Prints one table.
+.PHONY: chaos chaos-fast
+chaos: install
+	$(PY) chaos/run.py
+
+chaos-fast: install
+	$(PY) chaos/run.py --fast
+
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
