@@ -73,15 +73,14 @@ def rule_matches(rule: RoutingRule, response: Response, answers: list[Answer], t
         case Condition.ANY_TEXT:
             return bool(_free_text(response, answers))
         case Condition.ANY_NO:
-            return any(a.yes_no is False for a in scope)
+            return any(a.is_no for a in scope)
         case Condition.NO_ON_QUESTION:
-            return any(a.yes_no is False for a in on_question)
+            return any(a.is_no for a in on_question)
         case Condition.RATING_AT_MOST:
             limit = rule.threshold if rule.threshold is not None else 2
-            return any(a.rating is not None and a.rating <= limit for a in scope)
+            return any(a.rating_at_most(limit) for a in scope)
         case Condition.CHOICE_IS:
-            wanted = rule.choice.strip().casefold()
-            return bool(wanted) and any(a.choice.strip().casefold() == wanted for a in scope)
+            return any(a.choice_is(rule.choice) for a in scope)
     return False
 
 

@@ -45,9 +45,7 @@ TRAFFIC_FIELDS = ("invitations", "invitations_sent", "responses", "problem_respo
 def problem_expression():
     """(condition, annotations it needs): true for a response that raised a problem: a "No",
     a rating of 2 or less, or an action of kind "problem" opened from it or linked to it."""
-    negative = Answer.objects.filter(response=OuterRef("pk")).filter(
-        Q(yes_no=False) | Q(rating__lte=2)
-    )
+    negative = Answer.objects.filter(response=OuterRef("pk")).negative()
     # LIMIT 1 subqueries rather than EXISTS: PostgreSQL would hash every problem action of
     # every business for an EXISTS; these look up the few rows of each response by index.
     problem_action = Subquery(
@@ -138,11 +136,8 @@ def answer_rows(org, start: datetime, end: datetime, touchpoint=None) -> list[di
 
 
 def _value_label(row) -> str:
-    if row["yes_no"] is not None:
-        return "Yes" if row["yes_no"] else "No"
-    if row["rating"] is not None:
-        return str(row["rating"])
-    return (row["choice"] or "(no answer)")[:200]
+    label = Answer.label_of(yes_no=row["yes_no"], rating=row["rating"], choice=row["choice"])
+    return (label or "(no answer)")[:200]
 
 
 def rollups_refresh(*, org, now: datetime) -> int:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 from .ingest import UNSTORABLE, storable
 from .library import business_kind_choices
-from .models import MAX_TEXT, Question, Survey, Touchpoint
+from .models import MAX_TEXT, Answer, Question, Survey, Touchpoint
 
 CSV_MAX_BYTES = 1_000_000
 CSV_MAX_ROWS = 2000
@@ -211,8 +211,6 @@ class SurveyAnswerForm:
         self.consent = False
 
     def is_valid(self) -> bool:
-        from .services import answer_fields
-
         for question in self.questions:
             raw = self.data.get(f"q-{question.key}", "")
             if raw == "":
@@ -222,7 +220,7 @@ class SurveyAnswerForm:
                 self.errors[str(question.key)] = error
                 continue
             try:
-                self.answers[question] = answer_fields(question, raw)
+                self.answers[question] = Answer.fields_for(question, raw)
             except ValidationError as exc:
                 self.errors[str(question.key)] = exc.messages[0]
         self.verbatim = self.data.get("verbatim", "")

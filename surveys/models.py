@@ -3,6 +3,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -354,7 +355,25 @@ class Response(models.Model):
         return self.consent_to_quote and self.consent_withdrawn_at is None
 
 
+#: A rating at or below this is a complaint: it opens an action and counts as a problem.
+NEGATIVE_RATING = 2
+
+
+class AnswerQuerySet(models.QuerySet):
+    def negative(self):
+        """Answers that raised a problem: the query form of ``Answer.is_negative``."""
+        return self.filter(Q(yes_no=False) | Q(rating__lte=NEGATIVE_RATING))
+
+
 class Answer(models.Model):
+    """One answer, stored in the column for its question's kind (the others stay empty).
+
+    The one place that knows how a value travels: ``fields_for`` turns what a form or an
+    email link carries ("yes", "4", a choice, text) into columns, ``value`` turns them back,
+    ``label_of``/``display_value`` say them to a person and the ``is_``/``rating_at_most``/
+    ``choice_is`` tests answer the routing rules' questions.
+    """
+
     response = models.ForeignKey(Response, models.CASCADE, related_name="answers")
     question = models.ForeignKey(Question, models.PROTECT, related_name="answers")
     yes_no = models.BooleanField(null=True, blank=True)
@@ -362,6 +381,8 @@ class Answer(models.Model):
     choice = models.CharField(max_length=200, blank=True)
     text = models.TextField(blank=True, max_length=MAX_TEXT)
     answered_at = models.DateTimeField(default=timezone.now)
+
+    objects = AnswerQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -375,14 +396,69 @@ class Answer(models.Model):
     def __str__(self):
         return f"{self.question}: {self.display_value}"
 
+    @staticmethod
+    def fields_for(question: Question, raw: str) -> dict:
+        """The Answer fields for a raw value from a form or link. Raises ValidationError.
+
+        A one-click question accepts exactly the values ``Question.one_click_options`` offers.
+        """
+        kinds = Question.Kind
+        blank = {"yes_no": None, "rating": None, "choice": "", "text": ""}
+        if question.kind == kinds.TEXT:
+            return {**blank, "text": raw or ""}
+        raw = (raw or "").strip()
+        if raw not in {value for _label, value in question.one_click_options()}:
+            raise ValidationError(_CHOOSE.get(question.kind, "Choose one of the options."))
+        if question.kind == kinds.YES_NO:
+            return {**blank, "yes_no": raw == "yes"}
+        if question.kind == kinds.RATING:
+            return {**blank, "rating": int(raw)}
+        return {**blank, "choice": raw}
+
+    @property
+    def value(self) -> str:
+        """The raw value ``fields_for`` was given: what the page's form shows as chosen."""
+        if self.yes_no is not None:
+            return "yes" if self.yes_no else "no"
+        if self.rating is not None:
+            return str(self.rating)
+        return self.choice or self.text
+
+    @staticmethod
+    def label_of(*, yes_no: bool | None, rating: int | None, choice: str, text: str = "") -> str:
+        """The stored columns as a person reads them ("Yes", "4", the choice): also used on
+        rows fetched with ``.values()``, such as the dashboard's roll-ups."""
+        if yes_no is not None:
+            return "Yes" if yes_no else "No"
+        if rating is not None:
+            return str(rating)
+        return choice or text
+
     @property
     def display_value(self) -> str:
-        if self.yes_no is not None:
-            return "Yes" if self.yes_no else "No"
-        if self.rating is not None:
-            return f"{self.rating} of 5"
-        return self.choice or self.text
+        label = Answer.label_of(
+            yes_no=self.yes_no, rating=self.rating, choice=self.choice, text=self.text
+        )
+        return f"{label} of 5" if self.rating is not None else label
+
+    @property
+    def is_no(self) -> bool:
+        return self.yes_no is False
+
+    def rating_at_most(self, limit: int) -> bool:
+        return self.rating is not None and self.rating <= limit
+
+    def choice_is(self, wanted: str) -> bool:
+        """The chosen option is ``wanted``, ignoring case and surrounding spaces."""
+        wanted = wanted.strip().casefold()
+        return bool(wanted) and self.choice.strip().casefold() == wanted
 
     @property
     def is_negative(self) -> bool:
-        return self.yes_no is False or (self.rating is not None and self.rating <= 2)
+        return self.is_no or self.rating_at_most(NEGATIVE_RATING)
+
+
+_CHOOSE = {
+    Question.Kind.YES_NO: "Choose yes or no.",
+    Question.Kind.RATING: "Choose a number from 1 to 5.",
+}

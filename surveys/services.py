@@ -285,25 +285,6 @@ def survey_update_prompt(*, survey: Survey, prompt: str, now: datetime) -> None:
 # --- The customer's answers -------------------------------------------------------------------
 
 
-def answer_fields(question: Question, raw: str) -> dict:
-    """The Answer fields for a raw value from a form or link. Raises ValidationError."""
-    raw = (raw or "").strip() if question.kind != Question.Kind.TEXT else (raw or "")
-    blank = {"yes_no": None, "rating": None, "choice": "", "text": ""}
-    if question.kind == Question.Kind.YES_NO:
-        if raw not in ("yes", "no"):
-            raise ValidationError("Choose yes or no.")
-        return {**blank, "yes_no": raw == "yes"}
-    if question.kind == Question.Kind.RATING:
-        if raw not in {"1", "2", "3", "4", "5"}:
-            raise ValidationError("Choose a number from 1 to 5.")
-        return {**blank, "rating": int(raw)}
-    if question.kind == Question.Kind.CHOICE:
-        if raw not in question.choices:
-            raise ValidationError("Choose one of the options.")
-        return {**blank, "choice": raw}
-    return {**blank, "text": raw}
-
-
 def _same(answer: Answer | None, fields: dict) -> bool:
     return answer is not None and all(getattr(answer, k) == v for k, v in fields.items())
 
@@ -317,7 +298,7 @@ def response_save(
     consent: bool | None = None,
     now: datetime,
 ) -> tuple[Response, bool]:
-    """Save the customer's answers (already checked by ``answer_fields``), their words and
+    """Save the customer's answers (already checked by ``Answer.fields_for``), their words and
     consent; ``existing`` maps question id to answers already saved.
 
     The first save counts as the submission, later ones as changes; saving the same values

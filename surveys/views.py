@@ -30,7 +30,16 @@ from .forms import (
 )
 from .ingest import InputError, Lookups, parse_interaction
 from .library import LIBRARY, template_question
-from .models import MAX_QUESTIONS, MAX_TEXT, Interaction, Invitation, Question, Survey, Touchpoint
+from .models import (
+    MAX_QUESTIONS,
+    MAX_TEXT,
+    Answer,
+    Interaction,
+    Invitation,
+    Question,
+    Survey,
+    Touchpoint,
+)
 
 # --- The customer's pages ---------------------------------------------------------------------
 
@@ -55,23 +64,14 @@ def _token_page(request, token):
     return None, render(request, "surveys/not_found.html", status=404)
 
 
-def _raw_value(answer) -> str:
-    if answer is None:
-        return ""
-    if answer.yes_no is not None:
-        return "yes" if answer.yes_no else "no"
-    if answer.rating is not None:
-        return str(answer.rating)
-    return answer.choice or answer.text
-
-
 def _page_items(questions, answers, posted=None, errors=None, picked=None):
     """Everything the page shows per question, worked out here: the template only prints,
     which keeps the busiest page's rendering cheap."""
     items, total = [], len(questions)
     for number, question in enumerate(questions, start=1):
         key = str(question.key)
-        value = _raw_value(answers.get(question.pk))
+        answer = answers.get(question.pk)
+        value = answer.value if answer is not None else ""
         if posted is not None:
             value = posted.get(f"q-{key}", value)
         if picked and picked[0] == question:
@@ -106,7 +106,7 @@ def _picked(request, questions):
     for question in questions:
         if str(question.key) == key:
             try:
-                services.answer_fields(question, value)
+                Answer.fields_for(question, value)
             except ValidationError:
                 return None
             if question.kind == Question.Kind.TEXT:
@@ -178,7 +178,7 @@ def _save_one_answer(request, invitation, questions, answers):
         error = "That question isn't part of this survey."
     else:
         try:
-            fields = services.answer_fields(question, raw)
+            fields = Answer.fields_for(question, raw)
         except ValidationError as exc:
             error = exc.messages[0]
     if error:

@@ -274,20 +274,21 @@ def _fresh(invitation):
 def test_a_second_first_save_becomes_an_update_not_a_500(
     invitation, questions, signals, django_capture_on_commit_callbacks
 ):
-    from surveys.services import answer_fields, response_save
+    from surveys.models import Answer
+    from surveys.services import response_save
 
     first, second = _fresh(invitation), _fresh(invitation)  # both loaded before either saves
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         response_save(
             invitation=first,
-            answers={questions[0]: answer_fields(questions[0], "yes")},
+            answers={questions[0]: Answer.fields_for(questions[0], "yes")},
             existing={},
             now=now,
         )
         saved, changed = response_save(
             invitation=second,
-            answers={questions[1]: answer_fields(questions[1], "yes")},
+            answers={questions[1]: Answer.fields_for(questions[1], "yes")},
             existing={},
             verbatim="Quick and friendly.",
             now=now,
@@ -309,7 +310,8 @@ def test_two_first_saves_racing_make_one_response(invitation, questions):
 
     from django.db import connections
 
-    from surveys.services import answer_fields, response_save
+    from surveys.models import Answer
+    from surveys.services import response_save
 
     barrier = threading.Barrier(2)
     errors = []
@@ -320,7 +322,7 @@ def test_two_first_saves_racing_make_one_response(invitation, questions):
             barrier.wait()
             response_save(
                 invitation=fresh,
-                answers={question: answer_fields(question, value)},
+                answers={question: Answer.fields_for(question, value)},
                 existing={},
                 now=timezone.now(),
             )
