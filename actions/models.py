@@ -1,7 +1,9 @@
 import uuid
+from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organisation
@@ -82,6 +84,38 @@ class Tag(models.Model):
         return self.name
 
 
+# The two rules the inbox, the notices, the dashboard and the wall all count by. Each is written
+# once here, as a filter (for querysets and aggregates) and as its twin on one row; the README
+# states them: "overdue" is an open action past the deadline in force whose clock runs (waiting
+# on the customer pauses it), and "a promise kept" is an action done (not won't do) by that
+# deadline.
+
+
+def overdue_condition(now: datetime) -> Q:
+    """Overdue at ``now``: open or in progress (not waiting on the customer) and past due."""
+    return Q(status__in=Action.CLOCK_RUNNING_STATUSES, due_at__lt=now)
+
+
+def promise_kept_condition() -> Q:
+    """A promise kept: done (not "won't do") at or before the deadline in force when it closed.
+    ``Action.closed_on_time`` is a different fact: closed by the deadline whatever the outcome."""
+    return Q(status=Action.Status.DONE, closed_at__lte=F("due_at"))
+
+
+def promise_counted_condition(start: datetime, end: datetime) -> Q:
+    """The actions a promises-kept figure for [start, end) counts (``end`` is now): closed
+    (done or won't do) with its closing or deadline in the period, or still open or in progress
+    with its deadline in the period (so past). Waiting on the customer is left out until it
+    closes: its clock is paused, as it is for "overdue"."""
+    closed_in = Q(closed_at__gte=start, closed_at__lt=end)
+    # Naming every status lets PostgreSQL read this arm from the (org, status, due_at) index.
+    due_in = Q(status__in=Action.ALL_STATUSES, due_at__gte=start, due_at__lt=end)
+    return (
+        Q(status__in=Action.CLOSED_STATUSES) & (closed_in | due_in)
+        | Q(status__in=Action.CLOCK_RUNNING_STATUSES) & due_in
+    )
+
+
 class ActionQuerySet(models.QuerySet):
     def for_org(self, org):
         return self.filter(org=org)
@@ -92,8 +126,23 @@ class ActionQuerySet(models.QuerySet):
     def closed(self):
         return self.filter(status__in=Action.CLOSED_STATUSES)
 
-    def overdue(self, now):
-        return self.open().exclude(status=Action.Status.WAITING).filter(due_at__lt=now)
+    def overdue(self, now: datetime):
+        return self.filter(overdue_condition(now))
+
+    def promises_counted(self, start: datetime, end: datetime):
+        """The actions the promises-kept figure for [start, end) counts."""
+        return self.filter(promise_counted_condition(start, end))
+
+    def kept(self):
+        """Promises kept: done by the deadline in force."""
+        return self.filter(promise_kept_condition())
+
+    def promise_counts(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """(kept, counted) promises for [start, end), in one query."""
+        row = self.promises_counted(start, end).aggregate(
+            total=Count("pk"), kept=Count("pk", filter=promise_kept_condition())
+        )
+        return row["kept"], row["total"]
 
 
 class Action(models.Model):
@@ -108,6 +157,10 @@ class Action(models.Model):
 
     OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.WAITING)
     CLOSED_STATUSES = (Status.DONE, Status.WONT_DO)
+    # Open with the clock running: what can fall overdue, and what reminders and notices are
+    # about. Waiting on the customer pauses the clock.
+    CLOCK_RUNNING_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
+    ALL_STATUSES = tuple(Status.values)
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="actions")
@@ -155,6 +208,9 @@ class Action(models.Model):
         Membership, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     resolution = models.TextField(blank=True, help_text="What we did, or why not.")
+    # Closed by the deadline in force, whatever the outcome (set at close, cleared on reopen).
+    # Not the same as a promise kept (``kept_promise``): a won't-do can close on time, but only
+    # done by the deadline keeps the promise.
     closed_on_time = models.BooleanField(null=True, blank=True)
     # Scheduled notices: each is a due time and a sent time (DESIGN.md: rows, not countdowns).
     reminder_due_at = models.DateTimeField(null=True, blank=True)
@@ -214,16 +270,35 @@ class Action(models.Model):
         return f"{self.get_kind_display()} from {self.customer}"
 
     def get_absolute_url(self):
-        from django.urls import reverse
-
         return reverse("actions:detail", args=[self.code])
 
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 
-    def is_overdue(self, now) -> bool:
-        return self.is_open and self.status != self.Status.WAITING and self.due_at < now
+    def is_overdue(self, now: datetime) -> bool:
+        """The row's twin of ``overdue_condition``."""
+        return self.status in self.CLOCK_RUNNING_STATUSES and self.due_at < now
+
+    @property
+    def kept_promise(self) -> bool:
+        """The row's twin of ``promise_kept_condition``: done by the deadline in force."""
+        return self.promise_kept(status=self.status, closed_at=self.closed_at, due_at=self.due_at)
+
+    @classmethod
+    def promise_kept(cls, *, status: str, closed_at: datetime | None, due_at: datetime) -> bool:
+        """``kept_promise`` for values read without the row (the roll-ups read tuples)."""
+        return status == cls.Status.DONE and closed_at is not None and closed_at <= due_at
+
+    @classmethod
+    def promise_counts_once_due(cls, status: str) -> bool:
+        """Whether an action in ``status`` counts towards promises once its key day (its
+        closing or deadline) is in the period: everything but waiting on the customer."""
+        return status in cls.CLOCK_RUNNING_STATUSES or status in cls.CLOSED_STATUSES
+
+    def closes_on_time(self, now: datetime) -> bool:
+        """``closed_on_time`` for a close at ``now``: by the deadline, whatever the outcome."""
+        return now <= self.due_at
 
 
 class ActionResponse(models.Model):

@@ -23,7 +23,8 @@ from . import deadlines
 from .models import Action, ActionEvent
 
 BATCH = 200
-SWEPT_STATUSES = [Action.Status.OPEN, Action.Status.IN_PROGRESS]
+# Waiting on the customer pauses the clock: no reminder, overdue notice or escalation then.
+SWEPT_STATUSES = list(Action.CLOCK_RUNNING_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def _digest_one(member, org, day, now, end_of_day, connection) -> bool:
         .select_related("customer")
         .order_by("due_at", "pk")
     )
-    overdue = [a for a in actions if a.due_at < now]
+    overdue = [a for a in actions if a.is_overdue(now)]
     due_today = [a for a in actions if now <= a.due_at < end_of_day]
     later = [a for a in actions if a.due_at >= end_of_day]
     if not overdue and not due_today:

@@ -92,11 +92,7 @@ def inbox_counts(*, member: Membership, now: datetime) -> dict:
         .annotate(
             mine=_count(actions.open().filter(owner=member)),
             team=_count(actions.open()),
-            overdue=_count(
-                actions.filter(
-                    status__in=[Action.Status.OPEN, Action.Status.IN_PROGRESS], due_at__lt=now
-                )
-            ),
+            overdue=_count(actions.overdue(now)),
             done=_count(actions.closed()),
         )
         .values("mine", "team", "overdue", "done")
@@ -135,7 +131,9 @@ def _filter_due(qs, due: str, now: datetime, org):
     local = now.astimezone(org.tz)
     end_of_today = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     if due == "overdue":
-        return qs.filter(due_at__lt=now)
+        # The one meaning of overdue: an action waiting on the customer is past due but its
+        # clock is paused, and a closed one can't fall overdue.
+        return qs.overdue(now)
     if due == "today":
         return qs.filter(due_at__gte=now, due_at__lt=end_of_today)
     if due == "week":

@@ -491,7 +491,7 @@ def action_close(
         action.resolution = resolution
         action.closed_at = now
         action.closed_by = actor
-        action.closed_on_time = now <= action.due_at
+        action.closed_on_time = action.closes_on_time(now)
         if action.first_reply_at is None:
             action.first_reply_at = now
         _touch(

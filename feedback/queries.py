@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.urls import NoReverseMatch, reverse
 
-from actions.models import Action, ActionResponse
+from actions.models import (
+    Action,
+    ActionResponse,
+    overdue_condition,
+    promise_counted_condition,
+    promise_kept_condition,
+)
 from surveys.models import Response, Touchpoint
 
 from . import rollups, stats
@@ -179,13 +185,13 @@ def action_numbers(
     rest = stats.in_period(live_start, now)
     if live_start > start:
         rest |= Q(
-            status__in=stats.ALL_STATUSES,
+            status__in=Action.ALL_STATUSES,
             due_at__gte=now,
             closed_at__gte=start,
             closed_at__lt=live_start,
         )
         rest |= Q(closed_at__gte=now, due_at__gte=start, due_at__lt=live_start)
-    counted = stats.promises_counted(start, now) & rest
+    counted = promise_counted_condition(start, now) & rest
     closed = Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=live_start, closed_at__lt=now)
     open_count = overdue_count = 0
     for row in (
@@ -193,14 +199,9 @@ def action_numbers(
         .values("owner", "owner__user__name", "owner__user__email")
         .annotate(
             open=Count("pk", filter=Q(status__in=Action.OPEN_STATUSES)),
-            overdue=Count(
-                "pk",
-                filter=Q(
-                    status__in=[Action.Status.OPEN, Action.Status.IN_PROGRESS], due_at__lt=now
-                ),
-            ),
+            overdue=Count("pk", filter=overdue_condition(now)),
             promised=Count("pk", filter=counted),
-            kept=Count("pk", filter=counted & stats.PROMISE_KEPT),
+            kept=Count("pk", filter=counted & promise_kept_condition()),
             moved=Count("pk", filter=counted & ~Q(due_at=F("first_due_at"))),
             closed=Count("pk", filter=closed),
         )

@@ -32,7 +32,7 @@ from actions.models import Action, ActionResponse, Kind
 from surveys.models import Answer, Invitation, Question, Response
 
 from .models import ActionRollup, AnswerRollup, DailyRollup, RollupState
-from .stats import ALL_STATUSES, local_midnight
+from .stats import in_period, local_midnight
 
 REDO_DAYS = 7
 #: Days of action roll-ups each refresh rewrites: more than the longest window (90 days), so
@@ -196,8 +196,10 @@ def _microseconds(delta: timedelta) -> int:
 
 def action_rows(org, start: datetime, end: datetime) -> list[dict]:
     """Per (local day, touchpoint, owner) over [start, end): see ``ActionRollup``. Two
-    queries; the counting is the Python twin of ``stats.promises_counted`` and
-    ``stats.PROMISE_KEPT`` for actions whose key day has passed (so whose deadline has)."""
+    queries; which actions count and which are kept are the model's rules
+    (``Action.promise_counts_once_due`` and ``Action.promise_kept``, the twins of
+    ``promise_counted_condition`` and ``promise_kept_condition`` for an action whose key day
+    has passed, so whose deadline has)."""
     tz = org.tz
     rows: dict = defaultdict(
         lambda: {
@@ -210,10 +212,7 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
             "tags": {},
         }
     )
-    actions = Action.objects.for_org(org).filter(
-        Q(closed_at__gte=start, closed_at__lt=end)
-        | Q(status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end)
-    )
+    actions = Action.objects.for_org(org).filter(in_period(start, end))
     keyed = {}
     for pk, status, tp, owner, created, due, first_due, first_reply, closed in actions.values_list(
         "pk",
@@ -229,9 +228,9 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
         key = max(closed, due) if closed is not None else due
         if start <= key < end:
             row = rows[(key.astimezone(tz).date(), tp, owner)]
-            if status != Action.Status.WAITING:
+            if Action.promise_counts_once_due(status):
                 row["promised"] += 1
-                row["kept"] += status == Action.Status.DONE and closed <= due
+                row["kept"] += Action.promise_kept(status=status, closed_at=closed, due_at=due)
                 row["moved"] += due != first_due
             if first_reply is not None:
                 row["first_reply_us"].append(_microseconds(first_reply - created))

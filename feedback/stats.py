@@ -12,8 +12,6 @@ from django.db.models import Aggregate, Count, DurationField, F, Q, QuerySet
 
 from actions.models import Action
 
-Status = Action.Status
-
 PROMISES_KEPT_SENTENCE = (
     "A promise is kept when an action is done by its deadline. Every action due or closed in "
     "this period counts; one done late, closed as \u201cwon\u2019t do\u201d, or still open past "
@@ -62,34 +60,12 @@ class PromisesKept:
         return self.total - self.kept
 
 
-def promises_counted(start: datetime, end: datetime) -> Q:
-    """The actions the promises-kept figure counts for [start, end), as a filter on Action.
-
-    Counted: an action closed (done or won't do) whose closing or deadline falls in the
-    period, and an action still open or in progress whose deadline falls in the period
-    (the period ends now, so its deadline has passed). An action waiting on the customer is
-    left out until it closes: its clock is paused, as the overdue rules in ``actions`` do.
-    """
-    closed_in = Q(closed_at__gte=start, closed_at__lt=end)
-    due_in = Q(status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end)  # see in_period
-    return (
-        Q(status__in=Action.CLOSED_STATUSES) & (closed_in | due_in)
-        | Q(status__in=[Status.OPEN, Status.IN_PROGRESS]) & due_in
-    )
-
-
-#: Kept: done (not "won't do") at or before its deadline. The deadline is ``due_at``, the one
-#: in force when the action closed; every change to it left a reason in the history.
-PROMISE_KEPT = Q(status=Status.DONE, closed_at__lte=F("due_at"))
-
-
 def promises_kept(actions: QuerySet, start: datetime, end: datetime) -> PromisesKept:
-    """Promises kept on time among ``actions`` for [start, end). See ``promises_counted``
-    for which actions count and PROMISES_KEPT_SENTENCE for the same in plain words."""
-    row = actions.filter(promises_counted(start, end)).aggregate(
-        total=Count("pk"), kept=Count("pk", filter=PROMISE_KEPT)
-    )
-    return PromisesKept(kept=row["kept"], total=row["total"])
+    """Promises kept on time among ``actions`` for [start, end). Which actions count and
+    which are kept are ``ActionQuerySet.promise_counts``'s rules (PROMISES_KEPT_SENTENCE says
+    the same in plain words)."""
+    kept, total = actions.promise_counts(start, end)
+    return PromisesKept(kept=kept, total=total)
 
 
 class Median(Aggregate):
@@ -123,9 +99,6 @@ def median_durations(qs: QuerySet, **durations) -> dict[str, timedelta | None]:
     return {name: median(found) if found else None for name, found in values.items()}
 
 
-ALL_STATUSES = [value for value, _ in Action.Status.choices]
-
-
 def in_period(start: datetime, end: datetime) -> Q:
     """Actions closed or due in [start, end): what the period's action figures look at.
 
@@ -133,7 +106,7 @@ def in_period(start: datetime, end: datetime) -> Q:
     ``action_org_status_due`` index (org, status, due_at) instead of scanning the table; the
     closed arm uses ``action_org_closed``."""
     return Q(closed_at__gte=start, closed_at__lt=end) | Q(
-        status__in=ALL_STATUSES, due_at__gte=start, due_at__lt=end
+        status__in=Action.ALL_STATUSES, due_at__gte=start, due_at__lt=end
     )
 
 

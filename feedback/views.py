@@ -188,10 +188,10 @@ def export_actions(request):
 
     def rows():
         for action in actions.iterator(chunk_size=1000):
+            # Blank while open: the promise is neither kept nor broken until it closes.
             kept = ""
-            if action.status in Action.CLOSED_STATUSES:
-                done = action.status == Action.Status.DONE
-                kept = "yes" if done and action.closed_at <= action.due_at else "no"
+            if not action.is_open:
+                kept = "yes" if action.kept_promise else "no"
             yield [
                 str(action.code),
                 _iso(action.created_at),

@@ -9,10 +9,10 @@ register = template.Library()
 @register.simple_tag
 def due_state(action, now) -> str:
     """The badge class for an action's deadline: danger when overdue, warn within a day."""
-    if not action.is_open or action.status == action.Status.WAITING:
-        return ""
-    if action.due_at < now:
+    if action.is_overdue(now):
         return "danger"
+    if action.status not in action.CLOCK_RUNNING_STATUSES:
+        return ""
     if action.due_at - now < timedelta(hours=24):
         return "warn"
     return ""

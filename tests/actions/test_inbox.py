@@ -56,6 +56,18 @@ def test_it_filters_and_searches_the_customers_words(owner_client, owner, org, r
     assert b"bell rattles" in response.content
 
 
+def test_its_overdue_filter_leaves_out_actions_waiting_on_the_customer(owner_client, owner, routed):
+    late = routed({STOCK: False}, verbatim="Late and ours", staff=owner)
+    paused = routed({STOCK: False}, verbatim="Late but waiting", staff=owner)
+    paused.status = Action.Status.WAITING
+    paused.save()
+    past = timezone.now() - timezone.timedelta(days=1)
+    Action.objects.filter(pk__in=[late.pk, paused.pk]).update(due_at=past)
+    for query in ("?due=overdue", "?tab=team&due=overdue", "?tab=overdue"):
+        html = owner_client.get(f"/inbox/{query}").content.decode()
+        assert "Late and ours" in html and "Late but waiting" not in html, query
+
+
 def test_it_filters_the_team_tab_by_owner(owner_client, owner, teammate, routed):
     routed({STOCK: False}, verbatim="For Alice", staff=owner)
     routed({STOCK: False}, verbatim="For Bob", staff=teammate)

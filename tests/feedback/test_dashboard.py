@@ -184,3 +184,23 @@ def test_the_sweep_refreshes_every_organisation(org, other_org, owner, teammate)
     assert RollupState.objects.filter(org=org).exists()
     figures = queries.dashboard(org, days=7, touchpoint=None, now=timezone.now())["figures"]
     assert figures.responses == 3
+
+
+def test_it_exports_kept_on_time_by_the_promise_rule(owner_client, org):
+    """Done by the deadline is kept; won't do before it and done late are not; open is blank."""
+    Status = Action.Status
+    cases = {
+        "kept": make_action(org, status=Status.DONE, due_in=2 * DAY, closed_ago=2 * DAY),
+        "wont": make_action(org, status=Status.WONT_DO, due_in=2 * DAY, closed_ago=2 * DAY),
+        "late": make_action(org, status=Status.DONE, due_in=DAY, closed_ago=DAY / 2),
+        "open": make_action(org, status=Status.OPEN, due_in=DAY),
+    }
+    page = owner_client.get(reverse("feedback:export_actions"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(page.streaming_content).decode())))
+    kept = {row["code"]: row["kept_on_time"] for row in rows}
+    assert {name: kept[str(a.code)] for name, a in cases.items()} == {
+        "kept": "yes",
+        "wont": "no",
+        "late": "no",
+        "open": "",
+    }
