@@ -12,7 +12,7 @@ Celery's file broker): the worker kill and the fuzz mean the same there.
 
 It prints one table (scenario, sent, received, distinct, duplicates, lost, 5xx, drain time)
 and exits 1 when a target is missed: 0 lost, at most 1 duplicate per killed worker process
-(per terminated mid-transaction connection), 0 5xx, every outage drained within 2 minutes.
+(per terminated worker connection), 0 5xx, every outage drained within 2 minutes.
 Exit 2: the rig itself could not run.
 """
 
