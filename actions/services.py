@@ -14,6 +14,7 @@ from accounts.models import Membership
 from surveys.models import Answer, Customer, Response
 
 from . import deadlines, routing
+from .durations import duration_words
 from .models import (
     Action,
     ActionEvent,
@@ -399,18 +400,9 @@ def _resume_clock(action: Action, actor, now) -> None:
         ActionEvent.Kind.DEADLINE_CHANGED,
         actor=actor,
         now=now,
-        text=f"The clock was paused for {_duration(paused)} while waiting on the customer.",
+        text=f"The clock was paused for {duration_words(paused)} while waiting on the customer.",
         data={"from": before.isoformat(), "to": action.due_at.isoformat(), "paused": True},
     )
-
-
-def _duration(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours < 1:
-        return f"{max(1, round(hours * 60))} min"
-    if hours < 48:
-        return f"{hours:.0f} h"
-    return f"{hours / 24:.0f} days"
 
 
 def action_status_set(*, action: Action, actor: Membership, status: str, now=None) -> None:

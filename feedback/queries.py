@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.urls import NoReverseMatch, reverse
 
+from actions.durations import duration_words
 from actions.models import (
     Action,
     ActionResponse,
@@ -50,11 +51,11 @@ class Figures:
 
     @property
     def median_first_reply_display(self) -> str:
-        return stats.humanise_duration(self.median_first_reply)
+        return duration_words(self.median_first_reply)
 
     @property
     def median_closed_loop_display(self) -> str:
-        return stats.humanise_duration(self.median_closed_loop)
+        return duration_words(self.median_closed_loop)
 
 
 def figures(

@@ -128,15 +128,3 @@ def loop_durations(start: datetime, end: datetime) -> dict:
             ),
         ),
     }
-
-
-def humanise_duration(value: timedelta | None) -> str:
-    """ "3 h", "2.5 days", "—" for none: short enough for a figure."""
-    if value is None:
-        return "—"
-    hours = value.total_seconds() / 3600
-    if hours < 1:
-        return f"{max(1, round(hours * 60))} min"
-    if hours < 48:
-        return f"{hours:.0f} h" if hours >= 10 else f"{hours:.1f} h".replace(".0 ", " ")
-    return f"{hours / 24:.1f} days".replace(".0 ", " ")

@@ -1,7 +1,8 @@
 from datetime import timedelta
 
 from django import template
-from django.utils.timesince import timeuntil
+
+from actions.durations import duration_words
 
 register = template.Library()
 
@@ -20,4 +21,5 @@ def due_state(action, now) -> str:
 
 @register.simple_tag
 def overdue_by(action, now) -> str:
-    return timeuntil(now, action.due_at, depth=1)
+    """How long past its deadline the action is, in the words the rest of Heard uses."""
+    return duration_words(now - action.due_at)

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from actions.durations import duration_words
 from actions.models import Action
 from feedback import stats
 from feedback.services import quote_problem
@@ -124,7 +125,7 @@ def test_it_says_none_when_nothing_closed(org):
         Action.objects.for_org(org), **stats.loop_durations(window.start, window.end)
     )
     assert medians == {"first_reply": None, "closed_loop": None}
-    assert stats.humanise_duration(None) == "—"
+    assert duration_words(None) == "—"
 
 
 ORIGINAL = "The staff were lovely, but Dave Smith at the counter kept me waiting 40 minutes!"
