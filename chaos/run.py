@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     os.environ.clear()
     os.environ.update(env)
 
-    where = f"PostgreSQL database {db_name}" if server else "SQLite (no PostgreSQL found)"
+    where = f"PostgreSQL database {db_name}" if server else "SQLite (no PostgreSQL URL)"
     broker = f"redis-server :{redis_port}" if redis_port else "Celery's file broker"
     mode = "fast subset" if args.fast else "every scenario"
     print(f"chaos: {mode} on {where}, {broker}, SMTP sink :{smtp_port}, web :{web_port}")
