@@ -1,5 +1,4 @@
 import secrets
-import unicodedata
 import warnings
 from io import BytesIO
 from pathlib import PurePath
@@ -11,6 +10,10 @@ from django.contrib.auth import password_validation
 from .models import TIMEZONES, Membership, Organisation
 from .services import organisation_create
 
+# breaks_lines is imported from here by accounts/adapter.py.
+from .text import breaks_lines as breaks_lines
+from .text import is_storable, line_storable
+
 LOGO_MAX_BYTES = 1_000_000
 LOGO_MAX_PIXELS = 4096  # per side
 # What Pillow finds in the bytes, and the extension the stored file gets from it: the logo view
@@ -19,44 +22,12 @@ LOGO_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
-# Control characters (Cc: CR, LF, VT, FF, FS, GS, RS, NEL, NUL…) and the Unicode line and
-# paragraph separators (Zl U+2028, Zp U+2029). Python's str.splitlines() and the email package
-# treat every one of them as a line break, so one of them in a name that becomes a From or
-# Reply-To header makes every email of that business fail to build.
-_NOT_ONE_LINE = {"Cc", "Zl", "Zp"}
-
-
-def _has_surrogate(value: str) -> bool:
-    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
-
-
-def breaks_lines(value: str) -> bool:
-    """True if ``value`` holds a line break or control character of any kind."""
-    return any(unicodedata.category(ch) in _NOT_ONE_LINE for ch in value)
-
-
-def clean_line(value: str, *, what: str = "This") -> str:
-    """A single line of plain text, stored as typed (trimmed), or a clear error.
-
-    Line breaks and control characters would end up in email headers and PostgreSQL refuses
-    NUL bytes; a lone surrogate can't be encoded at all. Other Unicode (accents, emoji,
-    right-to-left marks) is stored exactly and escaped when shown.
-    """
-    if _has_surrogate(value):
-        raise forms.ValidationError(f"{what} contains a broken character; please retype it.")
-    if breaks_lines(value):
-        raise forms.ValidationError(
-            f"{what} must be one line of plain text, without line breaks or control characters."
-        )
-    return value
-
-
 class LineField(forms.CharField):
-    """A CharField for one line of text (names, labels): see ``clean_line``."""
+    """A CharField for one line of text (names, labels): see ``accounts.text.line_storable``."""
 
     def clean(self, value):
         value = super().clean(value)
-        return clean_line(value, what=str(self.label or "This")) if value else value
+        return line_storable(value, what=str(self.label or "This")) if value else value
 
 
 class HeaderEmailField(forms.EmailField):
@@ -65,7 +36,7 @@ class HeaderEmailField(forms.EmailField):
 
     def clean(self, value):
         if value and isinstance(value, str):
-            clean_line(value, what=str(self.label or "This"))
+            line_storable(value, what=str(self.label or "This"))
         return super().clean(value)
 
 
@@ -300,7 +271,7 @@ class JoinForm(forms.Form):
 
     def clean_password1(self):
         password = self.cleaned_data["password1"]
-        if _has_surrogate(password) or "\x00" in password:
+        if not is_storable(password):
             raise forms.ValidationError("The password contains a character that can't be used.")
         return password
 

@@ -4,10 +4,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import Membership
+from accounts.text import text_storable
 from surveys.models import Question, Touchpoint
 
 from .models import Action, RoutingRule
-from .services import clean_text
+from .services import TEXT_LIMIT
 
 
 class CleanTextField(forms.CharField):
@@ -15,7 +16,7 @@ class CleanTextField(forms.CharField):
 
     def to_python(self, value):
         value = super().to_python(value)
-        return clean_text(value, limit=self.max_length or 5000) if value else value
+        return text_storable(value, limit=self.max_length or TEXT_LIMIT) if value else value
 
 
 class NoteForm(forms.Form):

@@ -7,6 +7,7 @@ from django.db.models import Count, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from accounts.models import Membership, Organisation
+from accounts.text import text_storable
 from surveys.models import Answer, Interaction, Response, Touchpoint
 
 from .models import Action, ActionEvent, Kind, LoopMessage
@@ -40,7 +41,7 @@ class InboxFilters:
     @classmethod
     def from_query(cls, query) -> "InboxFilters":
         def get(name):
-            return query.get(name, "").replace("\x00", "").strip()[:SEARCH_LIMIT]
+            return text_storable(query.get(name, ""), limit=SEARCH_LIMIT)
 
         tab = get("tab")
         return cls(

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.mail import email_queue
 from accounts.models import Membership
+from accounts.text import text_storable
 from surveys.models import Answer, Customer, Response
 
 from . import deadlines, routing
@@ -32,17 +33,12 @@ MAX_ROUTING_ATTEMPTS = 5
 REMINDER_LEAD = timedelta(hours=24)
 REOPEN_DEADLINE_DAYS = 2
 HOLD_REASON = "Earlier feedback is still being answered."
+# The longest note, resolution, loop message or customer comment kept.
+TEXT_LIMIT = 5000
 
 
 class ActionError(ValueError):
     """A change that can't be made, with a message a member can read."""
-
-
-def clean_text(value: str, *, limit: int = 5000) -> str:
-    """Text as PostgreSQL can store it: no NUL bytes, no lone surrogates, trimmed to ``limit``."""
-    value = (value or "").replace("\x00", "")
-    value = value.encode("utf-8", "replace").decode("utf-8")
-    return value.strip()[:limit]
 
 
 def _event(action, kind, *, actor=None, text="", data=None, now=None) -> ActionEvent:
@@ -316,7 +312,7 @@ def _require_open(action: Action) -> None:
 
 def action_note_add(*, action: Action, actor: Membership, text: str, now=None) -> ActionEvent:
     now = now or timezone.now()
-    text = clean_text(text)
+    text = text_storable(text, limit=TEXT_LIMIT)
     if not text:
         raise ActionError("Write a note first.")
     with _changing(action) as action:
@@ -342,7 +338,7 @@ def action_reassign(
             ActionEvent.Kind.REASSIGNED,
             actor=actor,
             now=now,
-            text=clean_text(reason, limit=1000),
+            text=text_storable(reason, limit=1000),
             data={"from": before.display_name if before else "", "to": owner.display_name},
         )
         if owner.pk != actor.pk:
@@ -360,7 +356,7 @@ def action_deadline_change(
 ) -> None:
     """Move the promise. A deadline is a promise, so the reason is required and kept."""
     now = now or timezone.now()
-    reason = clean_text(reason, limit=1000)
+    reason = text_storable(reason, limit=1000)
     if not reason:
         raise ActionError("Say why the deadline changes: it's a promise.")
     if due_at <= now:
@@ -437,7 +433,7 @@ def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=
     now = now or timezone.now()
     wanted = []
     for name in names:
-        name = clean_text(name, limit=40)
+        name = text_storable(name, limit=40)
         if name and name.casefold() not in {w.casefold() for w in wanted}:
             wanted.append(name)
     with _changing(action) as action:
@@ -467,7 +463,7 @@ def action_close(
     now = now or timezone.now()
     if status not in Action.CLOSED_STATUSES:
         raise ActionError("Close as done or won't do.")
-    resolution = clean_text(resolution)
+    resolution = text_storable(resolution, limit=TEXT_LIMIT)
     if not resolution:
         raise ActionError(
             "Say what you did (or why not): the customer will read it."
@@ -538,7 +534,7 @@ def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=
             ActionEvent.Kind.REOPENED,
             actor=actor,
             now=now,
-            text=clean_text(reason, limit=1000),
+            text=text_storable(reason, limit=1000),
             data={"from": before},
         )
         customer_hold_refresh(customer_ids=_customer_ids(action))
@@ -663,7 +659,7 @@ def loop_message_send(
     """Queue the loop-closing email to every customer linked to the closed action, from the
     business with reply-to the member, each ending "Did this sort it out? Yes / No"."""
     now = now or timezone.now()
-    subject, body = clean_text(subject, limit=200), clean_text(body)
+    subject, body = text_storable(subject, limit=200), text_storable(body, limit=TEXT_LIMIT)
     if not subject or not body:
         raise ActionError("Write the message (and its subject) first.")
     messages = []
@@ -721,7 +717,9 @@ def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = ""
         raise ActionError("Choose yes or no.")
     with transaction.atomic():
         claimed = LoopMessage.objects.filter(pk=message.pk, outcome="").update(
-            outcome=outcome, outcome_at=now, outcome_comment=clean_text(comment)
+            outcome=outcome,
+            outcome_at=now,
+            outcome_comment=text_storable(comment, limit=TEXT_LIMIT),
         )
         if not claimed:
             return False

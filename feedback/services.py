@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Membership
+from accounts.text import is_storable
 from actions.models import Action, ActionEvent
 from surveys.models import Response
 
@@ -44,10 +45,12 @@ def quote_problem(*, quote: str, original: str) -> str | None:
     return None
 
 
-def clean_text(value: str, *, field: str, max_length: int) -> str:
-    """Strip the text, refuse what PostgreSQL cannot store (NUL) or is too long."""
+def _text_checked(value: str, *, field: str, max_length: int) -> str:
+    """The text stripped, or a ValidationError on ``field`` when it can't be stored or is too
+    long. Refused rather than repaired (``text_storable``): what goes on the public wall is
+    shown exactly as the member saw it."""
     value = (value or "").strip()
-    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if not is_storable(value):
         raise ValidationError({field: "This text contains characters that cannot be stored."})
     if len(value) > max_length:
         raise ValidationError({field: f"Keep this under {max_length} characters."})
@@ -93,11 +96,11 @@ def wall_entry_publish(
     if not response.may_quote:
         raise ValidationError("The customer has not agreed to be quoted.")
     original = response.verbatim
-    quote = clean_text(quote, field="quote", max_length=len(original) + 20)
+    quote = _text_checked(quote, field="quote", max_length=len(original) + 20)
     problem = quote_problem(quote=quote, original=original)
     if problem:
         raise ValidationError({"quote": problem})
-    what_we_did = clean_text(what_we_did, field="what_we_did", max_length=MAX_WHAT_WE_DID)
+    what_we_did = _text_checked(what_we_did, field="what_we_did", max_length=MAX_WHAT_WE_DID)
     if not what_we_did:
         raise ValidationError({"what_we_did": "Say what the business did about it."})
     interaction = response.invitation.interaction

@@ -4,7 +4,9 @@ import io
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .ingest import UNSTORABLE, storable
+from accounts.text import is_storable
+
+from .ingest import UNSTORABLE
 from .library import business_kind_choices
 from .models import MAX_TEXT, Answer, Question, Survey, Touchpoint
 
@@ -14,7 +16,7 @@ CSV_COLUMNS = ["email", "name", "touchpoint", "staff", "occurred_at", "reference
 
 
 def _check_storable(value: str) -> str:
-    if value and not storable(value):
+    if value and not is_storable(value):
         raise ValidationError(UNSTORABLE)
     return value
 
@@ -56,7 +58,7 @@ class QuestionForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         for name in ("text", "low_label", "high_label", "choices_text"):
-            if data.get(name) and not storable(data[name]):
+            if data.get(name) and not is_storable(data[name]):
                 self.add_error(name, UNSTORABLE)
         options = [line.strip() for line in data.get("choices_text", "").splitlines()]
         options = [o for o in options if o]
@@ -92,7 +94,7 @@ class SurveySettingsForm(forms.Form):
     def clean(self):
         data = super().clean()
         for name in ("name", "free_text_prompt"):
-            if data.get(name) and not storable(data[name]):
+            if data.get(name) and not is_storable(data[name]):
                 self.add_error(name, UNSTORABLE)
         return data
 
@@ -237,6 +239,6 @@ def _text_problem(text: str) -> str:
             f"That's {len(text):,} characters; the limit is {MAX_TEXT:,}. "
             "Please shorten it a little so we can keep every word."
         )
-    if not storable(text):
+    if not is_storable(text):
         return "Your text contains a character we can't store (a null character); remove it."
     return ""

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Membership
+from accounts.text import is_storable
 
 from .jsonbody import DuplicateKeys, NonFinite
 from .models import Touchpoint
@@ -50,22 +51,15 @@ class InteractionInput:
     metadata: dict = field(default_factory=dict)
 
 
+# The name tests/surveys import the one check by (accounts.text.is_storable).
+storable = is_storable
+
+
 class InputError(Exception):
     def __init__(self, status: int, errors: dict[str, list[str]]):
         super().__init__(errors)
         self.status = status
         self.errors = errors
-
-
-def storable(text: str) -> bool:
-    """True when the text can be stored in any database: no NUL, no lone surrogates."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class Lookups:
@@ -92,7 +86,7 @@ def _text(data: dict, name: str, errors: dict, values: dict, *, max_length: int,
         return ""
     if len(value) > max_length:
         values.setdefault(name, []).append(f"At most {max_length} characters.")
-    elif not storable(value):
+    elif not is_storable(value):
         values.setdefault(name, []).append(UNSTORABLE)
     return value
 
@@ -135,13 +129,13 @@ def _metadata_problem(metadata: dict) -> str:
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if not storable(item):
+            if not is_storable(item):
                 return UNSTORABLE
         elif isinstance(item, dict | list):
             if depth > MAX_METADATA_DEPTH:
                 return f"Keep metadata shallow: at most {MAX_METADATA_DEPTH} levels deep."
             if isinstance(item, dict):
-                if not all(storable(key) for key in item):
+                if not all(is_storable(key) for key in item):
                     return UNSTORABLE
                 stack.extend((child, depth + 1) for child in item.values())
             else:
@@ -236,7 +230,7 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
             values["staff"] = ["No member of this business has that email address."]
     if reference is not None:
         reference = reference.strip() or None
-        if reference and (len(reference) > MAX_REFERENCE or not storable(reference)):
+        if reference and (len(reference) > MAX_REFERENCE or not is_storable(reference)):
             values["reference"] = [f"At most {MAX_REFERENCE} storable characters."]
     if metadata:
         # Checked for depth first: json.dumps recurses, and PostgreSQL refuses NUL and lone
