@@ -1,6 +1,5 @@
 import uuid
 from datetime import timedelta
-from functools import wraps
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -11,8 +10,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import member_required, owner_required
-from accounts.ratelimit import token_miss_over_limit
-from surveys.models import Invitation, Response
+from surveys import tokens
+from surveys.models import Response
 
 from . import forms, queries, routing, services
 from .models import Action, LoopMessage, RoutingRule
@@ -370,44 +369,6 @@ def rules_customise(request):
 # The customer's pages (token, no login) ---------------------------------------------------
 
 
-class TooManyGuesses(Exception):
-    def __init__(self, retry_after: int):
-        self.retry_after = retry_after
-
-
-def _get_invitation(request, token: str) -> Invitation:
-    """The invitation a customer's link opens; a wrong link is a 404, and too many wrong links
-    from one address in a minute a 429 (raised as TooManyGuesses for the view to render)."""
-    invitation = None
-    if len(token) <= 64:
-        invitation = (
-            Invitation.objects.select_related("org", "customer", "interaction__touchpoint")
-            .filter(token=token)
-            .first()
-        )
-    if invitation is None:
-        over, retry_after = token_miss_over_limit(request)
-        if over:
-            raise TooManyGuesses(retry_after)
-        raise Http404
-    return invitation
-
-
-def _customer_page(view):
-    """Renders the friendly 429 page when a customer-link view meets TooManyGuesses."""
-
-    @wraps(view)
-    def wrapper(request, token, *args, **kwargs):
-        try:
-            return view(request, token, *args, **kwargs)
-        except TooManyGuesses as exc:
-            page = render(request, "surveys/too_many.html", status=429)
-            page["Retry-After"] = str(exc.retry_after)
-            return page
-
-    return wrapper
-
-
 def _response_of(invitation):
     return Response.objects.filter(invitation=invitation, submitted_at__isnull=False).first()
 
@@ -441,7 +402,7 @@ def _status_expired_page(request, invitation, response, withdrawn_now=False):
         "withdrawn_now": withdrawn_now,
         "days": STATUS_PAGE_DAYS,
     }
-    return render(request, "actions/status_expired.html", context, status=410)
+    return tokens.gone_page(request, "actions/status_expired.html", context)
 
 
 def _status_context(invitation) -> dict:
@@ -478,9 +439,8 @@ def response_link(response):
 
 
 @require_GET
-@_customer_page
-def status_page(request, token):
-    invitation = _get_invitation(request, token)
+@tokens.customer_link
+def status_page(request, invitation):
     context = _status_context(invitation)
     if _status_expired(invitation, context["response"], context["action"], timezone.now()):
         return _status_expired_page(request, invitation, context["response"])
@@ -488,9 +448,8 @@ def status_page(request, token):
 
 
 @require_POST
-@_customer_page
-def withdraw_consent(request, token):
-    invitation = _get_invitation(request, token)
+@tokens.customer_link
+def withdraw_consent(request, invitation):
     response = _response_of(invitation)
     if response is None:
         raise Http404
@@ -505,11 +464,10 @@ def withdraw_consent(request, token):
 
 
 @require_http_methods(["GET", "POST"])
-@_customer_page
-def sorted_page(request, token):
+@tokens.customer_link
+def sorted_page(request, invitation):
     """ "Did this sort it out?": a GET shows the buttons (mail scanners open every link);
     only a POST records the answer."""
-    invitation = _get_invitation(request, token)
     response = _response_of(invitation)
     message = (
         LoopMessage.objects.filter(response=response, queued_at__isnull=False)
@@ -544,6 +502,6 @@ def sorted_page(request, token):
             "form": form,
             "recorded": recorded,
             "preselected": request.GET.get("answer", ""),
-            "token": token,
+            "token": invitation.token,
         },
     )

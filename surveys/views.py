@@ -15,9 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import owner_required
 from accounts.mail import render_email
-from accounts.ratelimit import token_miss_over_limit
 
-from . import queries, sending, services
+from . import queries, sending, services, tokens
 from .forms import (
     CsvUploadForm,
     QuestionForm,
@@ -42,26 +41,6 @@ from .models import (
 )
 
 # --- The customer's pages ---------------------------------------------------------------------
-
-
-def _token_page(request, token):
-    """(invitation, None) for a good token, else (None, the friendly error page).
-
-    Misses are counted per address and minute (with the status pages' misses); past the
-    limit every guess gets a 429, so tokens can't be found by trying.
-    """
-    invitation = queries.invitation_for_token(token)
-    if invitation is not None:
-        if invitation.is_expired(timezone.now()):
-            page = render(request, "surveys/expired.html", {"org": invitation.org}, status=410)
-            return None, page
-        return invitation, None
-    over, retry_after = token_miss_over_limit(request)
-    if over:
-        page = render(request, "surveys/too_many.html", status=429)
-        page["Retry-After"] = str(retry_after)
-        return None, page
-    return None, render(request, "surveys/not_found.html", status=404)
 
 
 def _page_items(questions, answers, posted=None, errors=None, picked=None):
@@ -151,10 +130,8 @@ def _survey_context(invitation, questions, answers, **extra):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def survey_page(request, token):
-    invitation, error_page = _token_page(request, token)
-    if invitation is None:
-        return error_page
+@tokens.customer_link(closed=tokens.survey_closed_page)
+def survey_page(request, invitation):
     questions, answers = queries.survey_page_data(invitation)
     if request.method == "POST" and "q" in request.POST:
         return _save_one_answer(request, invitation, questions, answers)
@@ -222,15 +199,12 @@ def _save_all_answers(request, invitation, questions, answers):
 
 
 @require_GET
-def thanks(request, token):
-    invitation, error_page = _token_page(request, token)
-    if invitation is None:
-        return error_page
+@tokens.customer_link(closed=tokens.survey_closed_page)
+def thanks(request, invitation):
     context = {
         "invitation": invitation,
         "org": invitation.org,
         "current_org": invitation.org,
-        "status_url": f"/f/{invitation.token}/",
         "response": getattr(invitation, "response", None),
     }
     return render(request, "surveys/thanks.html", context)
@@ -238,10 +212,8 @@ def thanks(request, token):
 
 @csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without cookies
 @require_http_methods(["GET", "HEAD", "POST"])
-def unsubscribe(request, token):
-    invitation, error_page = _token_page(request, token)
-    if invitation is None:
-        return error_page
+@tokens.customer_link(closed=tokens.survey_closed_page)
+def unsubscribe(request, invitation):
     customer = invitation.customer
     done = False
     if request.method == "POST":
