@@ -767,6 +767,31 @@ def response_consent_withdraw(*, response: Response, now=None) -> bool:
     return bool(changed)
 
 
+# The wall (feedback publishes; the history is written here) ------------------------------
+
+
+def action_wall_change_record(
+    *,
+    action_id: int,
+    published: bool,
+    actor: Membership,
+    quote: str,
+    data: dict,
+    now: datetime,
+) -> ActionEvent:
+    """Record in the action's history that a customer's words went on the public wall
+    (``published``) or came off it. ``data`` carries the entry and the original and shown
+    words, so the history keeps what the customer really said."""
+    return ActionEvent.objects.create(
+        action_id=action_id,
+        kind=ActionEvent.Kind.PUBLISHED if published else ActionEvent.Kind.UNPUBLISHED,
+        actor=actor,
+        text=quote if published else "",
+        data=data,
+        created_at=now,
+    )
+
+
 # Routing rules (owners) ------------------------------------------------------------------
 
 

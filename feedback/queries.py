@@ -138,7 +138,7 @@ def action_numbers(
     through, actions_from, _ = state if state is not None else rollups.rollup_state(org)
     if actions_from is None or actions_from > window.first_day:
         through = None  # the roll-ups do not reach back far enough: count all of it live
-    live_start = rollups._live_start(org, start, through)
+    live_start = rollups.live_start_for(org, start, through)
     owners: dict = {}
     totals = dict.fromkeys(_COUNTERS, 0)
     first_reply: list[int] = []
@@ -215,9 +215,9 @@ def action_numbers(
         "status", "created_at", "first_reply_at", "closed_at"
     ):
         if replied is not None:
-            first_reply.append(rollups._microseconds(replied - created))
+            first_reply.append(rollups.microseconds(replied - created))
         if status in Action.CLOSED_STATUSES and closed_at and live_start <= closed_at < now:
-            closed_loop.append(rollups._microseconds(closed_at - created))
+            closed_loop.append(rollups.microseconds(closed_at - created))
 
     tags: list[dict] = []
     if with_tags:

@@ -190,7 +190,8 @@ def rollups_refresh(*, org, now: datetime) -> int:
     return (yesterday - first).days + 1
 
 
-def _microseconds(delta: timedelta) -> int:
+def microseconds(delta: timedelta) -> int:
+    """A duration as whole microseconds, the unit ``ActionRollup`` keeps durations in."""
     return delta // timedelta(microseconds=1)
 
 
@@ -233,12 +234,12 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
                 row["kept"] += Action.promise_kept(status=status, closed_at=closed, due_at=due)
                 row["moved"] += due != first_due
             if first_reply is not None:
-                row["first_reply_us"].append(_microseconds(first_reply - created))
+                row["first_reply_us"].append(microseconds(first_reply - created))
             keyed[pk] = row["tags"]
         if status in Action.CLOSED_STATUSES and closed is not None and start <= closed < end:
             row = rows[(closed.astimezone(tz).date(), tp, owner)]
             row["closed"] += 1
-            row["closed_loop_us"].append(_microseconds(closed - created))
+            row["closed_loop_us"].append(microseconds(closed - created))
     tagged = Action.tags.through.objects.filter(action__in=actions)
     for action_id, name in tagged.values_list("action_id", "tag__name"):
         if action_id in keyed:
@@ -256,7 +257,9 @@ def _first_day(org, tz) -> date | None:
     return min(found).astimezone(tz).date() if found else None
 
 
-def _live_start(org, start: datetime, complete_through: date | None) -> datetime:
+def live_start_for(org, start: datetime, complete_through: date | None) -> datetime:
+    """Where live counting starts for a window from ``start``: the day after the roll-ups'
+    last complete day, or ``start`` itself."""
     if complete_through is None:
         return start
     return max(start, local_midnight(complete_through + timedelta(days=1), org.tz))

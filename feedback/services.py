@@ -8,7 +8,8 @@ from django.db import transaction
 
 from accounts.models import Membership
 from accounts.text import is_storable
-from actions.models import Action, ActionEvent
+from actions.models import Action
+from actions.services import action_wall_change_record
 from surveys.models import Response
 
 from . import wallcache
@@ -129,18 +130,18 @@ def wall_entry_publish(
         for name, value in values.items():
             setattr(entry, name, value)
         entry.save()
-    ActionEvent.objects.create(
-        action=action,
-        kind=ActionEvent.Kind.PUBLISHED,
+    action_wall_change_record(
+        action_id=action.pk,
+        published=True,
         actor=member,
-        text=quote,
+        quote=quote,
         data={
             "entry": str(entry.code),
             "original": original,
             "quote": quote,
             "what_we_did": what_we_did,
         },
-        created_at=now,
+        now=now,
     )
     wallcache.wall_changed(action.org)
     return entry
@@ -154,12 +155,13 @@ def wall_entry_unpublish(*, entry: WallEntry, member: Membership, now: datetime)
     updated = WallEntry.objects.filter(pk=entry.pk, unpublished_at=None).update(unpublished_at=now)
     if updated:
         entry.unpublished_at = now
-        ActionEvent.objects.create(
+        action_wall_change_record(
             action_id=entry.action_id,
-            kind=ActionEvent.Kind.UNPUBLISHED,
+            published=False,
             actor=member,
+            quote=entry.quote,
             data={"entry": str(entry.code), "original": entry.original_quote, "quote": entry.quote},
-            created_at=now,
+            now=now,
         )
         wallcache.wall_changed(entry.org)
     return entry
