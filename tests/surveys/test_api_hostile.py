@@ -10,17 +10,13 @@ from django.utils import timezone
 
 from surveys.ingest import storable
 from surveys.models import Interaction
+from surveys.sending import invitations_send_due
 from tests.hostile import hostile_strings, load_hostile_inputs
 
 URL = "/api/v1/interactions"
 BATCH = "/api/v1/interactions/batch"
 ENDPOINTS = [URL, BATCH]
 DATA = load_hostile_inputs()
-
-try:  # the sweep is moving from surveys.services to surveys.sending
-    from surveys.sending import invitations_send_due
-except ImportError:
-    from surveys.services import invitations_send_due
 
 
 def raw_body(entry: str) -> str:
