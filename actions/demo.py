@@ -10,13 +10,13 @@ from django.utils import timezone
 from surveys.models import Question, Response
 
 from .models import Action, Kind, RoutingRule
+from .routing import response_route
 from .services import (
     action_close,
     action_note_add,
     action_status_set,
     loop_message_draft,
     loop_message_send,
-    response_route,
 )
 
 

@@ -1,14 +1,28 @@
-"""Which routing rule matches a response, and who owns the action it opens.
+"""Routing: which rule matches a response, who owns the action it opens and by when, and the
+owners' rules themselves.
 
-Pure decisions over rows already loaded: ``services.response_route`` does the writing.
+The decisions (``first_matching_rule``, ``choose_owner``, ``words_of``…) are pure, over rows
+already loaded. ``response_route`` and ``routing_requests_route`` orchestrate them: lock the
+response, decide, then open or update its action through ``services`` (which owns the Action
+rows and their history). The rule rows (``routing_rules_materialise`` and the rest) are written
+here.
 """
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from accounts.models import Membership
+from django.db import transaction
+from django.db.models import F
+
+from accounts.models import Membership, Organisation
 from surveys.models import Answer, Question, Response
 
-from .models import Kind, RoutingRule
+from . import deadlines, services
+from .models import Action, ActionResponse, Kind, RoutingRequest, RoutingRule
+
+log = logging.getLogger(__name__)
+MAX_ROUTING_ATTEMPTS = 5
 
 # Built-in rules for an organisation that has none yet (the issue's "sensible defaults"):
 # a negative answer or any free text opens an action for the staff member who served the
@@ -130,3 +144,146 @@ def choose_owner(rule: RoutingRule, *, interaction, touchpoint, org) -> OwnerCho
 
 def _members(rule: RoutingRule) -> list[Membership]:
     return sorted(rule.members.all(), key=lambda m: m.pk)
+
+
+# Routing a response -------------------------------------------------------------------------------
+
+
+def response_route(*, response_id: int, now: datetime, changed: bool = False) -> Action | None:
+    """Apply the organisation's routing rules to a submitted (or changed) response.
+
+    Returns the response's action, or None when no rule wants one. Safe to call any number
+    of times: a response has at most one action (ActionResponse is one-to-one with it), and
+    a changed response updates that action rather than opening another.
+
+    The ``route_responses`` sweep calls it for each pending RoutingRequest; it writes rows
+    only (the owner's email is queued in the outbox).
+    """
+    with transaction.atomic():
+        # Lock the response: two deliveries of the same signal route it once.
+        locked = Response.objects.select_for_update().filter(pk=response_id).first()
+        if locked is None or locked.submitted_at is None:
+            return None
+        response = Response.objects.select_related(
+            "org",
+            "customer",
+            "invitation__interaction__touchpoint__default_owner__user",
+            "invitation__interaction__staff__user",
+        ).get(pk=response_id)
+        answers = list(
+            Answer.objects.filter(response=response)
+            .select_related("question")
+            .order_by("question__position", "question_id")
+        )
+        link = ActionResponse.objects.select_related("action").filter(response=response).first()
+        if link is not None:
+            if changed:
+                _action_response_changed(link.action, response, answers, now)
+            return link.action
+        return _action_open(response, answers, now)
+
+
+def routing_requests_route(*, now: datetime, batch: int = 100) -> int:
+    """Route pending responses, claiming them so parallel sweeps never route one twice.
+
+    Returns how many were routed. A failure is recorded on its request, which stays pending
+    (and is retried by the next sweep) while the rest of the batch goes on.
+    """
+    routed = 0
+    with transaction.atomic():
+        pending = list(
+            RoutingRequest.objects.filter(routed_at=None, attempts__lt=MAX_ROUTING_ATTEMPTS)
+            .select_for_update(skip_locked=True)
+            .order_by("requested_at")[:batch]
+        )
+        for request in pending:
+            try:
+                response_route(response_id=request.response_id, changed=request.changed, now=now)
+            except Exception as exc:  # recorded on the row; the batch goes on
+                log.exception("Routing response %s failed", request.response_id)
+                request.attempts += 1
+                request.last_error = str(exc)[:2000]
+                request.save(update_fields=["attempts", "last_error"])
+                continue
+            request.routed_at = now
+            request.save(update_fields=["routed_at"])
+            routed += 1
+    return routed
+
+
+def _action_open(response: Response, answers, now) -> Action | None:
+    org = response.org
+    interaction = response.invitation.interaction
+    touchpoint = interaction.touchpoint
+    rule = first_matching_rule(rules_for(org), response, answers, interaction.touchpoint_id)
+    if rule is None:
+        return None
+    if rule.pk and rule.owner_strategy == RoutingRule.OwnerStrategy.ROUND_ROBIN:
+        # Read the turn under a lock so two routings at once don't pick the same person.
+        rule.round_robin_next = (
+            RoutingRule.objects.select_for_update()
+            .values_list("round_robin_next", flat=True)
+            .get(pk=rule.pk)
+        )
+    choice = choose_owner(rule, interaction=interaction, touchpoint=touchpoint, org=org)
+    if choice.advance_round_robin:
+        RoutingRule.objects.filter(pk=rule.pk).update(round_robin_next=F("round_robin_next") + 1)
+    return services.action_open(
+        response=response,
+        rule=rule,
+        owner=choice.member,
+        due_at=deadlines.deadline_for(
+            now, amount=rule.deadline_amount, unit=rule.deadline_unit, org=org
+        ),
+        words=words_of(response, answers),
+        summary=summary_of(answers),
+        now=now,
+    )
+
+
+def _action_response_changed(action: Action, response: Response, answers, now) -> None:
+    services.action_response_changed(
+        action=action,
+        response=response,
+        words=words_of(response, answers),
+        summary=summary_of(answers),
+        now=now,
+    )
+
+
+# Routing rules (owners) ------------------------------------------------------------------
+
+
+def routing_rules_materialise(*, org: Organisation) -> list[RoutingRule]:
+    """Turn the built-in defaults into the organisation's own rows, to edit from there."""
+    with transaction.atomic():
+        if RoutingRule.objects.select_for_update().filter(org=org).exists():
+            return list(RoutingRule.objects.filter(org=org))
+        rules = default_rules(org)
+        for rule in rules:
+            rule.save()
+        return rules
+
+
+def routing_rule_move(*, rule: RoutingRule, direction: str) -> None:
+    """Swap a rule with its neighbour; positions are renumbered 0..n so they stay distinct."""
+    with transaction.atomic():
+        rules = list(RoutingRule.objects.select_for_update().filter(org=rule.org_id))
+        index = next(i for i, r in enumerate(rules) if r.pk == rule.pk)
+        other = index - 1 if direction == "up" else index + 1
+        if 0 <= other < len(rules):
+            rules[index], rules[other] = rules[other], rules[index]
+        for position, each in enumerate(rules):
+            if each.position != position:
+                RoutingRule.objects.filter(pk=each.pk).update(position=position)
+
+
+def routing_rule_set_active(*, rule: RoutingRule, active: bool) -> None:
+    """Switch a rule on or off to the state asked for; asking twice changes nothing more."""
+    RoutingRule.objects.filter(pk=rule.pk).update(active=active)
+    rule.active = active
+
+
+def routing_rule_next_position(*, org: Organisation) -> int:
+    last = RoutingRule.objects.filter(org=org).order_by("-position").first()
+    return last.position + 1 if last else 0

@@ -1,20 +1,19 @@
 """Every change to an action goes through these functions, and each one leaves an ActionEvent
 (who, when, what) in the action's history. Nothing here deletes history."""
 
-import logging
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.mail import email_queue
 from accounts.models import Membership
 from accounts.text import text_storable
-from surveys.models import Answer, Customer, Response
+from surveys.models import Customer, Response
 
-from . import deadlines, routing
+from . import deadlines
 from .durations import duration_words
 from .models import (
     Action,
@@ -22,13 +21,9 @@ from .models import (
     ActionResponse,
     Kind,
     LoopMessage,
-    RoutingRequest,
     RoutingRule,
     Tag,
 )
-
-log = logging.getLogger(__name__)
-MAX_ROUTING_ATTEMPTS = 5
 
 REMINDER_LEAD = timedelta(hours=24)
 REOPEN_DEADLINE_DAYS = 2
@@ -117,105 +112,31 @@ def _owner_email(action: Action, *, key: str, kind: str, template: str, extra=No
     )
 
 
-# Routing ----------------------------------------------------------------------------------
+# Opening an action (``routing`` decides which rule, owner and deadline) -------------------
 
 
-def response_route(*, response_id: int, changed: bool = False, now=None) -> Action | None:
-    """Apply the organisation's routing rules to a submitted (or changed) response.
-
-    Returns the response's action, or None when no rule wants one. Safe to call any number
-    of times: a response has at most one action (ActionResponse is one-to-one with it), and
-    a changed response updates that action rather than opening another.
-
-    The ``route_responses`` sweep calls it for each pending RoutingRequest; it writes rows
-    only (the owner's email is queued in the outbox).
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        # Lock the response: two deliveries of the same signal route it once.
-        locked = Response.objects.select_for_update().filter(pk=response_id).first()
-        if locked is None or locked.submitted_at is None:
-            return None
-        response = Response.objects.select_related(
-            "org",
-            "customer",
-            "invitation__interaction__touchpoint__default_owner__user",
-            "invitation__interaction__staff__user",
-        ).get(pk=response_id)
-        answers = list(
-            Answer.objects.filter(response=response)
-            .select_related("question")
-            .order_by("question__position", "question_id")
-        )
-        link = ActionResponse.objects.select_related("action").filter(response=response).first()
-        if link is not None:
-            if changed:
-                _action_response_changed(link.action, response, answers, now)
-            return link.action
-        return _action_open(response, answers, now)
-
-
-def routing_requests_route(*, now=None, batch: int = 100) -> int:
-    """Route pending responses, claiming them so parallel sweeps never route one twice.
-
-    Returns how many were routed. A failure is recorded on its request, which stays pending
-    (and is retried by the next sweep) while the rest of the batch goes on.
-    """
-    now = now or timezone.now()
-    routed = 0
-    with transaction.atomic():
-        pending = list(
-            RoutingRequest.objects.filter(routed_at=None, attempts__lt=MAX_ROUTING_ATTEMPTS)
-            .select_for_update(skip_locked=True)
-            .order_by("requested_at")[:batch]
-        )
-        for request in pending:
-            try:
-                response_route(response_id=request.response_id, changed=request.changed, now=now)
-            except Exception as exc:  # recorded on the row; the batch goes on
-                log.exception("Routing response %s failed", request.response_id)
-                request.attempts += 1
-                request.last_error = str(exc)[:2000]
-                request.save(update_fields=["attempts", "last_error"])
-                continue
-            request.routed_at = now
-            request.save(update_fields=["routed_at"])
-            routed += 1
-    return routed
-
-
-def _action_open(response: Response, answers, now) -> Action | None:
-    org = response.org
-    interaction = response.invitation.interaction
-    touchpoint = interaction.touchpoint
-    rule = routing.first_matching_rule(
-        routing.rules_for(org), response, answers, interaction.touchpoint_id
-    )
-    if rule is None:
-        return None
-    if rule.pk and rule.owner_strategy == RoutingRule.OwnerStrategy.ROUND_ROBIN:
-        # Read the turn under a lock so two routings at once don't pick the same person.
-        rule.round_robin_next = (
-            RoutingRule.objects.select_for_update()
-            .values_list("round_robin_next", flat=True)
-            .get(pk=rule.pk)
-        )
-    choice = routing.choose_owner(rule, interaction=interaction, touchpoint=touchpoint, org=org)
-    if choice.advance_round_robin:
-        RoutingRule.objects.filter(pk=rule.pk).update(round_robin_next=F("round_robin_next") + 1)
-    due_at = deadlines.deadline_for(
-        now, amount=rule.deadline_amount, unit=rule.deadline_unit, org=org
-    )
+def action_open(
+    *,
+    response: Response,
+    rule: RoutingRule,
+    owner: Membership | None,
+    due_at: datetime,
+    words: str,
+    summary: str,
+    now: datetime,
+) -> Action:
+    """Open the action ``rule`` asks for on ``response``: the row, its link to the response,
+    its history, the owner's email (a row in the outbox) and the customer's survey hold."""
     action = Action(
-        org=org,
+        org=response.org,
         kind=rule.kind,
-        owner=choice.member,
+        owner=owner,
         customer=response.customer,
-        touchpoint=touchpoint,
+        touchpoint=response.invitation.interaction.touchpoint,
         response=response,
         rule=rule if rule.pk else None,
-        words=routing.words_of(response, answers),
-        summary=routing.summary_of(answers),
+        words=words,
+        summary=summary,
         created_at=now,
         updated_at=now,
         due_at=due_at,
@@ -246,11 +167,14 @@ def _action_open(response: Response, answers, now) -> Action | None:
     return action
 
 
-def _action_response_changed(action: Action, response: Response, answers, now) -> None:
-    words = routing.words_of(response, answers)
+def action_response_changed(
+    *, action: Action, response: Response, words: str, summary: str, now: datetime
+) -> None:
+    """The customer changed their answers: the action's words follow the response that opened
+    it, and the history keeps what they say now."""
     if response.pk == action.response_id:
         action.words = words
-        action.summary = routing.summary_of(answers)
+        action.summary = summary
         action.updated_at = now
         action.save(update_fields=["words", "summary", "updated_at"])
     _event(
@@ -258,7 +182,7 @@ def _action_response_changed(action: Action, response: Response, answers, now) -
         ActionEvent.Kind.RESPONSE_CHANGED,
         text=words,
         now=now,
-        data={"summary": routing.summary_of(answers)},
+        data={"summary": summary},
     )
 
 
@@ -790,41 +714,3 @@ def action_wall_change_record(
         data=data,
         created_at=now,
     )
-
-
-# Routing rules (owners) ------------------------------------------------------------------
-
-
-def routing_rules_materialise(*, org) -> list[RoutingRule]:
-    """Turn the built-in defaults into the organisation's own rows, to edit from there."""
-    with transaction.atomic():
-        if RoutingRule.objects.select_for_update().filter(org=org).exists():
-            return list(RoutingRule.objects.filter(org=org))
-        rules = routing.default_rules(org)
-        for rule in rules:
-            rule.save()
-        return rules
-
-
-def routing_rule_move(*, rule: RoutingRule, direction: str) -> None:
-    """Swap a rule with its neighbour; positions are renumbered 0..n so they stay distinct."""
-    with transaction.atomic():
-        rules = list(RoutingRule.objects.select_for_update().filter(org=rule.org_id))
-        index = next(i for i, r in enumerate(rules) if r.pk == rule.pk)
-        other = index - 1 if direction == "up" else index + 1
-        if 0 <= other < len(rules):
-            rules[index], rules[other] = rules[other], rules[index]
-        for position, each in enumerate(rules):
-            if each.position != position:
-                RoutingRule.objects.filter(pk=each.pk).update(position=position)
-
-
-def routing_rule_set_active(*, rule: RoutingRule, active: bool) -> None:
-    """Switch a rule on or off to the state asked for; asking twice changes nothing more."""
-    RoutingRule.objects.filter(pk=rule.pk).update(active=active)
-    rule.active = active
-
-
-def routing_rule_next_position(*, org) -> int:
-    last = RoutingRule.objects.filter(org=org).order_by("-position").first()
-    return last.position + 1 if last else 0

@@ -1,7 +1,8 @@
 from celery import shared_task
+from django.utils import timezone
 
 from .notices import action_notices_sweep, morning_digests_send
-from .services import routing_requests_route
+from .routing import routing_requests_route
 
 
 @shared_task
@@ -20,4 +21,4 @@ def send_morning_digests() -> int:
 @shared_task
 def route_responses() -> int:
     """Route responses the receiver recorded. Safe to run twice at once (SKIP LOCKED)."""
-    return routing_requests_route()
+    return routing_requests_route(now=timezone.now())

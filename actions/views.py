@@ -321,8 +321,8 @@ def rule_edit(request, code=None):
     if code is None:
         if request.method == "POST":
             # Customising starts from the defaults, so adding one rule doesn't drop the others.
-            services.routing_rules_materialise(org=org)
-        rule = RoutingRule(org=org, position=services.routing_rule_next_position(org=org))
+            routing.routing_rules_materialise(org=org)
+        rule = RoutingRule(org=org, position=routing.routing_rule_next_position(org=org))
     else:
         rule = _get_rule_for_owner(request, code)
     form = forms.RoutingRuleForm(request.POST or None, instance=rule, org=org)
@@ -340,7 +340,7 @@ def rule_edit(request, code=None):
 @owner_required
 def rule_move(request, code):
     rule = _get_rule_for_owner(request, code)
-    services.routing_rule_move(rule=rule, direction="up" if request.POST.get("up") else "down")
+    routing.routing_rule_move(rule=rule, direction="up" if request.POST.get("up") else "down")
     return redirect("actions:rules")
 
 
@@ -354,7 +354,7 @@ def rule_toggle(request, code):
     if wanted not in ("0", "1"):
         messages.error(request, "Choose whether to switch the rule on or off.")
         return redirect("actions:rules")
-    services.routing_rule_set_active(rule=rule, active=wanted == "1")
+    routing.routing_rule_set_active(rule=rule, active=wanted == "1")
     messages.success(request, f"Rule {'switched on' if wanted == '1' else 'switched off'}.")
     return redirect("actions:rules")
 
@@ -362,7 +362,7 @@ def rule_toggle(request, code):
 @require_POST
 @owner_required
 def rules_customise(request):
-    services.routing_rules_materialise(org=request.member.org)
+    routing.routing_rules_materialise(org=request.member.org)
     return redirect("actions:rules")
 
 

@@ -4,8 +4,9 @@ a submitted response and route it."""
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
-from actions.services import response_route
+from actions.routing import response_route
 from tests.factories import make_customer, make_invitation, make_response, make_touchpoint
 
 # A Wednesday morning in London in winter (GMT = UTC): deadlines are easy to read.
@@ -34,7 +35,7 @@ def routed(respond):
 
     def make(answers=None, now=None, **kwargs):
         response = respond(answers, **kwargs)
-        return response_route(response_id=response.pk, now=now)
+        return response_route(response_id=response.pk, now=now or timezone.now())
 
     return make
 

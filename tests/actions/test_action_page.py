@@ -255,11 +255,13 @@ def test_it_links_feedback_that_opened_no_action(teammate_client, respond, actio
 def test_it_will_not_link_another_organisations_action(
     teammate_client, action, other_org, outsider
 ):
-    from actions.services import response_route
+    from actions.routing import response_route
     from tests.factories import make_invitation, make_response, make_touchpoint
 
     tp = make_touchpoint(other_org)
-    theirs = response_route(response_id=make_response(make_invitation(tp), {STOCK: False}).pk)
+    theirs = response_route(
+        response_id=make_response(make_invitation(tp), {STOCK: False}).pk, now=timezone.now()
+    )
     for target in (f"action:{theirs.code}", f"response:{theirs.response_id}", "action:nope"):
         assert teammate_client.post(url(action, "link/"), {"target": target}).status_code == 400
     assert ActionResponse.objects.get(response=theirs.response).action == theirs

@@ -215,13 +215,14 @@ def _race(target, n=2):
 
 
 def _open_actions(org, owner, touchpoint, n):
-    from actions.services import response_route
+    from actions.routing import response_route
     from tests.factories import make_invitation, make_response
 
     for _ in range(n):
         with time_machine.travel(WEDNESDAY_10AM, tick=False):
             response_route(
-                response_id=make_response(make_invitation(touchpoint), {STOCK: False}).pk
+                response_id=make_response(make_invitation(touchpoint), {STOCK: False}).pk,
+                now=WEDNESDAY_10AM,
             )
 
 

@@ -4,7 +4,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, OutgoingEmail
 from actions.models import Action, ActionEvent, ActionResponse, Kind, RoutingRule
-from actions.services import action_close, response_route
+from actions.routing import response_route
+from actions.services import action_close
 from surveys.models import Answer
 from tests.conftest import make_member
 from tests.factories import make_customer, make_touchpoint
@@ -222,8 +223,8 @@ def test_it_releases_the_hold_when_the_customer_has_no_open_action(org, owner, r
 
 def test_it_routes_a_response_once_however_often_it_is_called(org, respond):
     response = respond({STOCK: False}, verbatim="Nothing in stock.")
-    first = response_route(response_id=response.pk)
-    again = response_route(response_id=response.pk)
+    first = response_route(response_id=response.pk, now=timezone.now())
+    again = response_route(response_id=response.pk, now=timezone.now())
     assert first == again
     assert Action.objects.count() == 1 and ActionResponse.objects.count() == 1
     assert OutgoingEmail.objects.filter(kind="action_new").count() == 1
@@ -231,11 +232,11 @@ def test_it_routes_a_response_once_however_often_it_is_called(org, respond):
 
 def test_it_updates_the_action_when_the_customer_changes_their_answers(org, respond):
     response = respond({STOCK: False}, verbatim="Nothing in stock.")
-    action = response_route(response_id=response.pk)
+    action = response_route(response_id=response.pk, now=timezone.now())
     response.verbatim = "Nothing in stock, and nobody said when it's due."
     response.save()
     Answer.objects.filter(response=response).update(yes_no=False)
-    again = response_route(response_id=response.pk, changed=True)
+    again = response_route(response_id=response.pk, changed=True, now=timezone.now())
     assert again.pk == action.pk
     action.refresh_from_db()
     assert action.words == "Nothing in stock, and nobody said when it's due."
@@ -246,22 +247,22 @@ def test_it_updates_the_action_when_the_customer_changes_their_answers(org, resp
 
 def test_it_opens_an_action_when_a_changed_response_now_matches(org, respond):
     response = respond({STOCK: True})
-    assert response_route(response_id=response.pk) is None
+    assert response_route(response_id=response.pk, now=timezone.now()) is None
     Answer.objects.filter(response=response).update(yes_no=False)
-    assert response_route(response_id=response.pk, changed=True) is not None
+    assert response_route(response_id=response.pk, changed=True, now=timezone.now()) is not None
 
 
 def test_it_ignores_responses_not_yet_submitted(org, respond):
     response = respond({STOCK: False})
     response.submitted_at = None
     response.save()
-    assert response_route(response_id=response.pk) is None
-    assert response_route(response_id=999_999) is None
+    assert response_route(response_id=response.pk, now=timezone.now()) is None
+    assert response_route(response_id=999_999, now=timezone.now()) is None
 
 
 def test_the_signal_records_a_routing_request_and_the_sweep_routes_it(org, respond):
     from actions.models import RoutingRequest
-    from actions.services import routing_requests_route
+    from actions.routing import routing_requests_route
     from surveys.signals import response_submitted
 
     response = respond({STOCK: False})
@@ -269,45 +270,45 @@ def test_the_signal_records_a_routing_request_and_the_sweep_routes_it(org, respo
     assert not Action.objects.filter(response=response).exists()
     assert RoutingRequest.objects.filter(response=response, routed_at=None).count() == 1
 
-    assert routing_requests_route() == 1
+    assert routing_requests_route(now=timezone.now()) == 1
     assert Action.objects.filter(response=response).count() == 1
-    assert routing_requests_route() == 0
+    assert routing_requests_route(now=timezone.now()) == 0
 
 
 def test_a_change_before_routing_leaves_one_pending_request(org, respond):
     from actions.models import RoutingRequest
-    from actions.services import routing_requests_route
+    from actions.routing import routing_requests_route
     from surveys.signals import response_submitted
 
     response = respond({STOCK: False})
     response_submitted.send(sender=type(response), response_id=response.pk, changed=False)
     response_submitted.send(sender=type(response), response_id=response.pk, changed=True)
     assert RoutingRequest.objects.filter(response=response).count() == 1
-    assert routing_requests_route() == 1
+    assert routing_requests_route(now=timezone.now()) == 1
     assert Action.objects.filter(response=response).count() == 1
     # A later change asks again, and the action is updated rather than doubled.
     response_submitted.send(sender=type(response), response_id=response.pk, changed=True)
-    assert routing_requests_route() == 1
+    assert routing_requests_route(now=timezone.now()) == 1
     assert Action.objects.filter(response=response).count() == 1
 
 
 def test_a_failing_route_is_recorded_and_the_rest_of_the_batch_goes_on(org, respond, monkeypatch):
-    from actions import services
+    from actions import routing
     from actions.models import RoutingRequest
     from surveys.signals import response_submitted
 
     first, second = respond({STOCK: False}), respond({STOCK: False})
     for response in (first, second):
         response_submitted.send(sender=type(response), response_id=response.pk, changed=False)
-    real_route = services.response_route
+    real_route = routing.response_route
 
     def flaky(*, response_id, **kwargs):
         if response_id == first.pk:
             raise RuntimeError("boom")
         return real_route(response_id=response_id, **kwargs)
 
-    monkeypatch.setattr(services, "response_route", flaky)
-    assert services.routing_requests_route() == 1
+    monkeypatch.setattr(routing, "response_route", flaky)
+    assert routing.routing_requests_route(now=timezone.now()) == 1
     failed = RoutingRequest.objects.get(response=first)
     assert failed.routed_at is None and failed.attempts == 1 and "boom" in failed.last_error
     assert Action.objects.filter(response=second).exists()
@@ -321,7 +322,7 @@ def test_it_summarises_the_answers_when_the_customer_wrote_nothing(org, routed):
 
 def test_a_changed_answer_retries_a_response_that_gave_up_routing(org, respond):
     from actions.models import RoutingRequest
-    from actions.services import MAX_ROUTING_ATTEMPTS, routing_requests_route
+    from actions.routing import MAX_ROUTING_ATTEMPTS, routing_requests_route
     from surveys.signals import response_submitted
 
     response = respond({STOCK: False})
@@ -329,9 +330,9 @@ def test_a_changed_answer_retries_a_response_that_gave_up_routing(org, respond):
     RoutingRequest.objects.filter(response=response).update(
         attempts=MAX_ROUTING_ATTEMPTS, last_error="boom"
     )
-    assert routing_requests_route() == 0  # given up on
+    assert routing_requests_route(now=timezone.now()) == 0  # given up on
     response_submitted.send(sender=type(response), response_id=response.pk, changed=True)
     request = RoutingRequest.objects.get(response=response)
     assert request.attempts == 0 and request.last_error == ""
-    assert routing_requests_route() == 1
+    assert routing_requests_route(now=timezone.now()) == 1
     assert Action.objects.filter(response=response).count() == 1

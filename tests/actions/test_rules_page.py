@@ -6,7 +6,7 @@ from tests.hostile import hostile_strings
 
 @pytest.fixture
 def rules(org, touchpoint):
-    from actions.services import routing_rules_materialise
+    from actions.routing import routing_rules_materialise
 
     return routing_rules_materialise(org=org)
 
