@@ -1,7 +1,10 @@
 """Test settings: Heard's settings with a fast hasher, in-memory email and cache."""
 
 from feedback.settings import *  # noqa: F403
-from feedback.settings import REDIS_URL
+from feedback.settings import BASE_DIR, REDIS_URL, TEMPLATES
+
+# The emails only tests send (template="test") live with the tests, not among Heard's own.
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [*TEMPLATES[0]["DIRS"], BASE_DIR / "tests" / "templates"]}]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
