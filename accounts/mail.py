@@ -17,15 +17,13 @@ Templates live in ``templates/emails/<name>-subject.txt``, ``<name>-body.txt`` a
 """
 
 import contextlib
-import email.policy
-import functools
 import logging
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.headerregistry import Address, HeaderRegistry
+from email.headerregistry import Address
 from pathlib import Path
 
 from django.conf import settings
@@ -39,6 +37,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
+from .fastmail import OutboxMessage
 from .models import Organisation, OutgoingEmail
 
 log = logging.getLogger(__name__)
@@ -155,35 +154,6 @@ def open_connection():
     return import_string(settings.EMAIL_BACKEND)()
 
 
-class _HeaderClasses(HeaderRegistry):
-    """The standard registry builds a brand new class for every header of every message
-    (``type()`` per ``msg[name] = value``), a good share of the cost of building an email.
-    The class only depends on the header's name, so build each once."""
-
-    def __init__(self):
-        super().__init__()
-        self._classes: dict[str, type] = {}
-
-    def __getitem__(self, name):
-        key = name.lower()
-        if key not in self._classes:
-            self._classes[key] = super().__getitem__(name)
-        return self._classes[key]
-
-
-@functools.cache
-def _fast(policy: email.policy.Policy) -> email.policy.Policy:
-    if not isinstance(policy, email.policy.EmailPolicy):
-        return policy
-    return policy.clone(header_factory=_HeaderClasses())
-
-
-class _OutboxMessage(EmailMultiAlternatives):
-    def message(self, *, policy=email.policy.default):
-        # Same policy (backends ask for SMTP's), with the header classes built once.
-        return super().message(policy=_fast(policy))
-
-
 def message_id(key: str) -> str:
     """The Message-ID of the email recorded under ``key``: the same on every try, so a
     receiving server can drop the copy a crash after the hand-over makes it send again, and
@@ -202,7 +172,7 @@ def _sending_domain() -> str:
 def _message(outgoing: OutgoingEmail) -> EmailMultiAlternatives:
     headers = {"Message-ID": message_id(outgoing.key)}
     headers.update(outgoing.headers)
-    message = _OutboxMessage(
+    message = OutboxMessage(
         subject=outgoing.subject,
         body=outgoing.body_text,
         from_email=outgoing.from_email,
