@@ -1,7 +1,9 @@
 """Reads for the actions pages: the inbox list and counts, one action's context."""
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.db.models import Count, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -55,8 +57,6 @@ class InboxFilters:
         )
 
     def querystring(self, **changes) -> str:
-        from urllib.parse import urlencode
-
         values = {
             "tab": self.tab,
             "touchpoint": self.touchpoint,
@@ -71,8 +71,6 @@ class InboxFilters:
 
 
 def _uuid_or_none(value: str):
-    import uuid
-
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError):

@@ -5,6 +5,8 @@ from django.utils import timezone
 
 from surveys.signals import response_submitted
 
+from .models import RoutingRequest
+
 
 @receiver(response_submitted, dispatch_uid="actions.route_response")
 def route_submitted_response(sender, response_id, changed=False, **kwargs):
@@ -14,8 +16,6 @@ def route_submitted_response(sender, response_id, changed=False, **kwargs):
     request starts its attempts afresh, so a response that failed routing is tried again when
     the customer changes their answers.
     """
-    from .models import RoutingRequest
-
     request = RoutingRequest(
         response_id=response_id,
         changed=changed,

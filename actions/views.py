@@ -14,7 +14,7 @@ from surveys import tokens
 from surveys.models import Response
 
 from . import forms, queries, routing, services
-from .models import Action, LoopMessage, RoutingRule
+from .models import Action, ActionResponse, LoopMessage, RoutingRule
 from .services import ActionError
 
 PAGE_SIZE = 25
@@ -429,8 +429,6 @@ def _status_context(invitation) -> dict:
 
 
 def response_link(response):
-    from .models import ActionResponse
-
     return (
         ActionResponse.objects.select_related("action__owner__user")
         .filter(response=response)

@@ -34,7 +34,7 @@ def broker_ok() -> tuple[bool, str]:
         writable = os.access(folder, os.W_OK)
         return writable, "ok" if writable else "not writable"
     if url.startswith(("redis://", "rediss://", "unix://")):
-        import redis
+        import redis  # only when the broker is Redis: a file-broker laptop never loads it
 
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)

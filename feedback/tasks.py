@@ -2,7 +2,10 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import Organisation
+
 from .models import Heartbeat
+from .rollups import rollups_refresh
 
 
 @shared_task
@@ -18,10 +21,6 @@ def heartbeat() -> None:
 def refresh_rollups() -> None:
     """Bring every organisation's dashboard roll-ups up to yesterday. Safe to run twice: each
     organisation's refresh locks its state row and rewrites whole days."""
-    from accounts.models import Organisation
-
-    from .rollups import rollups_refresh
-
     now = timezone.now()
     for org in Organisation.objects.order_by("pk").iterator():
         rollups_refresh(org=org, now=now)
