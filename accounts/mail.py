@@ -27,14 +27,13 @@ from email.headerregistry import Address
 from pathlib import Path
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, InvalidMailer, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from .fastmail import OutboxMessage
@@ -150,15 +149,18 @@ def email_queue(
 
 
 def open_connection():
-    """One connection to the email backend, to reuse for a whole batch of sends."""
-    return import_string(settings.EMAIL_BACKEND)()
+    """One connection to the default mailer (``MAILERS["default"]``), to reuse for a whole
+    batch of sends."""
+    return mailers.default
 
 
 def message_id(key: str) -> str:
     """The Message-ID of the email recorded under ``key``: the same on every try, so a
     receiving server can drop the copy a crash after the hand-over makes it send again, and
     keyed with this installation's secret, so two installations never share one."""
-    digest = salted_hmac("heard.message-id", key).hexdigest()[:40]
+    # SHA-1 named explicitly (Django's default until 2028): an email queued before an upgrade
+    # keeps its Message-ID when it is retried after it.
+    digest = salted_hmac("heard.message-id", key, algorithm="sha1").hexdigest()[:40]
     return f"<{digest}@{_sending_domain()}>"
 
 
@@ -440,14 +442,17 @@ def email_send_now(
 
 
 class FileEmailBackend(BaseEmailBackend):
-    """Writes each message to its own ``.eml`` file under ``EMAIL_FILE_PATH``.
+    """Writes each message to its own ``.eml`` file under the mailer's ``file_path`` option
+    (``MAILERS["default"]["OPTIONS"]["file_path"]``, ``var/mail/`` in development).
 
     Open one in any mail client to see exactly what a customer would receive.
     """
 
     def __init__(self, *args, file_path=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.path = Path(file_path or settings.EMAIL_FILE_PATH)
+        if not file_path:
+            raise InvalidMailer("OPTIONS must define 'file_path'.", alias=self.alias)
+        self.path = Path(file_path)
 
     def send_messages(self, email_messages):
         self.path.mkdir(parents=True, exist_ok=True)

@@ -227,36 +227,52 @@ else:
         }
     }
 
-# Email: files under var/mail/ by default; SMTP when EMAIL_HOST is set; any django-anymail
-# provider when ANYMAIL_PROVIDER is set (its settings come from ANYMAIL_* variables).
+# Email goes through Django's MAILERS["default"], chosen from the environment: EMAIL_BACKEND
+# (any backend's dotted path) wins, then ANYMAIL_PROVIDER (a django-anymail provider; its
+# settings come from ANYMAIL_* variables), then SMTP when EMAIL_HOST is set, then, in
+# development, one .eml file per message under var/mail/.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Heard <heard@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
-EMAIL_FILE_PATH = VAR_DIR / "mail"
 ANYMAIL_PROVIDER = env_str("ANYMAIL_PROVIDER")
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_") and key != "ANYMAIL_PROVIDER"
 }
-EMAIL_HOST = env_str("EMAIL_HOST")
-EMAIL_PORT = env_int("EMAIL_PORT", 587)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+_smtp_backend = "django.core.mail.backends.smtp.EmailBackend"
+_file_backends = {
+    "accounts.mail.FileEmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+_email_host = env_str("EMAIL_HOST")
 if env_str("EMAIL_BACKEND"):
-    EMAIL_BACKEND = env_str("EMAIL_BACKEND")
+    _email_backend = env_str("EMAIL_BACKEND")
 elif ANYMAIL_PROVIDER:
-    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_PROVIDER}.EmailBackend"
-elif EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    _email_backend = f"anymail.backends.{ANYMAIL_PROVIDER}.EmailBackend"
+elif _email_host:
+    _email_backend = _smtp_backend
 elif DEBUG:
-    EMAIL_BACKEND = "accounts.mail.FileEmailBackend"
+    _email_backend = "accounts.mail.FileEmailBackend"
 else:
     raise ImproperlyConfigured(
         "Set ANYMAIL_PROVIDER (with its ANYMAIL_* settings), EMAIL_HOST or EMAIL_BACKEND: "
         "production needs a way to send email."
     )
+if _email_backend == _smtp_backend:
+    _email_options = {
+        "host": _email_host or "localhost",
+        "port": env_int("EMAIL_PORT", 587),
+        "username": env_str("EMAIL_HOST_USER"),
+        "password": env_str("EMAIL_HOST_PASSWORD"),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
+        "timeout": env_int("EMAIL_TIMEOUT", 20),
+    }
+elif _email_backend in _file_backends:
+    _email_options = {"file_path": str(VAR_DIR / "mail")}
+else:
+    # Any other backend (anymail's included) reads its own settings.
+    _email_options = {}
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
 
 # Celery: Redis when REDIS_URL is set, otherwise the file-system broker under var/celery/.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
@@ -282,7 +298,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Beat only starts short sweeps; each sweep claims due rows in the database (DESIGN.md).
+# Beat only starts short sweeps; each sweep claims due rows in the database
+# (docs/architecture.md, "Rows and sweeps").
 # Every sweep expires before the next one is due, so a backlog in the broker never piles up.
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "feedback.tasks.heartbeat", "schedule": 60.0, "options": {"expires": 55}},

@@ -133,7 +133,7 @@ def test_a_batch_never_sends_a_key_sent_before(db):
 
 
 def test_a_failure_in_the_middle_of_a_batch_is_recorded_on_that_row_only(db, settings):
-    settings.EMAIL_BACKEND = "tests.test_foundation.RefusingBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.test_foundation.RefusingBackend"}}
     emails = [built(0), built(1, to="refuse@example.com"), built(2)]
     outcome = email_send_batch(emails, now=timezone.now())
     assert outcome.sent == ["batch:0", "batch:2"]
@@ -152,7 +152,7 @@ def test_a_failure_in_the_middle_of_a_batch_is_recorded_on_that_row_only(db, set
 def test_two_batches_racing_over_the_same_keys_send_each_email_once(settings):
     if connection.vendor != "postgresql":
         pytest.skip("SKIP LOCKED row claiming is what is under test; CI runs it on PostgreSQL")
-    settings.EMAIL_BACKEND = "tests.test_foundation.SlowBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.test_foundation.SlowBackend"}}
     start = threading.Barrier(2)
     outcomes = []
 
@@ -203,8 +203,9 @@ def test_the_outbox_builds_byte_for_byte_what_django_builds(hostile_inputs):
 
 
 def test_the_development_backend_writes_each_email_to_its_own_eml_file(db, settings, tmp_path):
-    settings.EMAIL_BACKEND = "accounts.mail.FileEmailBackend"
-    settings.EMAIL_FILE_PATH = tmp_path
+    settings.MAILERS = {
+        "default": {"BACKEND": "accounts.mail.FileEmailBackend", "OPTIONS": {"file_path": tmp_path}}
+    }
     for n in (1, 2):
         email_queue(
             key=f"file:{n}", kind="test", to="pat@example.com", template="test", context={"n": n}

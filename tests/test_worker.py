@@ -59,7 +59,7 @@ class SlowBackend(LocmemBackend):
 def test_two_sweeps_racing_never_send_an_email_twice(settings):
     if connection.vendor != "postgresql":
         pytest.skip("SKIP LOCKED row claiming is what is under test; CI runs it on PostgreSQL")
-    settings.EMAIL_BACKEND = "tests.test_worker.SlowBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.test_worker.SlowBackend"}}
     for n in range(40):
         email_queue(
             key=f"race:{n}", kind="test", to=f"p{n}@example.com", template="test", context={"n": n}

@@ -31,7 +31,7 @@ def test_it_backs_off_exponentially_up_to_two_hours():
 
 
 def test_it_retries_a_failing_email_only_when_due(db, settings):
-    settings.EMAIL_BACKEND = "tests.accounts.test_mail.DownBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_mail.DownBackend"}}
     queue()
     now = timezone.now()
     assert email_send_queued(now=now) == 0
@@ -51,7 +51,7 @@ def test_it_retries_a_failing_email_only_when_due(db, settings):
 
 
 def test_the_wait_counts_from_the_failure_not_from_the_start_of_the_sweep(db, settings):
-    settings.EMAIL_BACKEND = "tests.accounts.test_mail.DownBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_mail.DownBackend"}}
     queue()
     # A sweep that started five minutes ago (it had a long queue to work through) fails it
     # now: counted from the sweep's start, the retry would be four minutes overdue already.
@@ -61,7 +61,7 @@ def test_the_wait_counts_from_the_failure_not_from_the_start_of_the_sweep(db, se
 
 
 def test_it_survives_hours_of_outage_and_gives_up_after_about_a_day(db, settings):
-    settings.EMAIL_BACKEND = "tests.accounts.test_mail.DownBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_mail.DownBackend"}}
     queue()
     start = now = timezone.now()
     # A sweep every 10 seconds for the first two hours.
@@ -80,12 +80,12 @@ def test_it_survives_hours_of_outage_and_gives_up_after_about_a_day(db, settings
 
 
 def test_a_retried_email_goes_out_once_the_provider_is_back(db, settings):
-    settings.EMAIL_BACKEND = "tests.accounts.test_mail.DownBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_mail.DownBackend"}}
     queue()
     now = timezone.now()
     email_send_queued(now=now)
     retry_at = OutgoingEmail.objects.get(key="t:retry").next_attempt_at
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     assert email_send_queued(now=now + timedelta(seconds=30)) == 0
     assert email_send_queued(now=retry_at) == 1
     row = OutgoingEmail.objects.get(key="t:retry")

@@ -46,7 +46,7 @@ def message_ids():
 
 
 def test_it_repeats_only_the_message_in_flight_with_the_same_message_id(settings):
-    settings.EMAIL_BACKEND = "tests.accounts.test_outbox_crash.DyingBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_outbox_crash.DyingBackend"}}
     DyingBackend.handed = 0
     with pytest.raises(Killed):
         email_send_batch([built(n) for n in range(20)], now=timezone.now())
@@ -57,7 +57,7 @@ def test_it_repeats_only_the_message_in_flight_with_the_same_message_id(settings
     # Sweeps before the dead worker's lease ends leave its rows alone…
     assert email_send_queued(now=timezone.now()) == 0
     # …then the next sweep sends the rest, the one in flight included.
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     assert email_send_queued(now=timezone.now() + CLAIM_LEASE + timedelta(seconds=1)) == 16
 
     counts = Counter(message_ids())

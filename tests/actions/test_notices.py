@@ -230,7 +230,7 @@ def _open_actions(org, owner, touchpoint, n):
 def test_two_sweeps_racing_send_each_notice_once(org, owner, touchpoint, settings):
     if connection.vendor != "postgresql":
         pytest.skip("SKIP LOCKED row claiming is what is under test; CI runs it on PostgreSQL")
-    settings.EMAIL_BACKEND = "tests.test_worker.SlowBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.test_worker.SlowBackend"}}
     _open_actions(org, owner, touchpoint, 30)
     _race(lambda: action_notices_sweep(now=at(200), batch=4))
     for kind in ("action_reminder", "action_overdue", "action_escalation"):
@@ -243,7 +243,7 @@ def test_two_sweeps_racing_send_each_notice_once(org, owner, touchpoint, setting
 def test_two_digest_sweeps_racing_send_each_digest_once(org, owner, teammate, touchpoint, settings):
     if connection.vendor != "postgresql":
         pytest.skip("SKIP LOCKED row claiming is what is under test; CI runs it on PostgreSQL")
-    settings.EMAIL_BACKEND = "tests.test_worker.SlowBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.test_worker.SlowBackend"}}
     _open_actions(org, owner, touchpoint, 5)
     Action.objects.filter(pk__in=Action.objects.values("pk")[:2]).update(owner=teammate)
     _race(lambda: morning_digests_send(now=datetime(2026, 1, 19, 9, 30, tzinfo=UTC)), n=3)

@@ -135,7 +135,7 @@ def test_a_sweep_records_a_broken_email_and_moves_on(touchpoint, monkeypatch):
 def test_a_refused_delivery_mid_batch_stays_on_its_outbox_row(touchpoint, settings):
     from tests.factories import make_customer
 
-    settings.EMAIL_BACKEND = "tests.test_foundation.RefusingBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.test_foundation.RefusingBackend"}}
     refused = make_customer(touchpoint.org, email="refuse@example.com", name="Rae")
     invitations = [
         due_invitation(touchpoint),
@@ -205,7 +205,7 @@ def test_a_real_worker_running_sweeps_in_parallel_sends_each_once(touchpoint, se
     from feedback.celery import app
     from surveys.tasks import send_due_invitations
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     invitations = [due_invitation(touchpoint) for _ in range(30)]
     app.conf.broker_url = os.environ["REDIS_URL"]
     with start_worker(app, concurrency=4, pool="threads", perform_ping_check=False):

@@ -33,14 +33,14 @@ def test_a_killed_sweep_loses_nobody_and_repeats_at_most_one(settings, touchpoin
     now = timezone.now()
     for _ in range(12):
         due(touchpoint, now)
-    settings.EMAIL_BACKEND = "tests.accounts.test_outbox_crash.DyingBackend"
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_outbox_crash.DyingBackend"}}
     DyingBackend.handed, DyingBackend.die_at = 0, 7
     try:
         with pytest.raises(Killed):
             invitations_send_due(now=now)
     finally:
         DyingBackend.die_at = 5
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     later = now + CLAIM_LEASE + timedelta(seconds=1)
     invitations_send_due(now=later)
     email_send_queued(now=later)
