@@ -96,7 +96,11 @@ def _sql(count: int) -> str:
     """The check for ``count`` response ids. Plain SQL, built once per page size, because this
     runs on every request to every wall and building the same ORM query each time cost more
     than running it. Two scalar subqueries plan in half the time of one join: planning is most
-    of this query's cost. PostgreSQL takes the ids as one array, whatever their number."""
+    of this query's cost. PostgreSQL takes the ids as one array, whatever their number.
+
+    Measured with bench/bench_speed_paths.py (a wall page showing 10 quotes, PostgreSQL on
+    loopback): 0.19-0.21 ms a check against 1.5-1.6 ms for the plain ORM's four queries;
+    tests/feedback/test_wall_equivalence.py checks both give the same answer."""
     array = connection.vendor == "postgresql"
     cache_key = None if array and count else count
     if cache_key not in _SQL:
