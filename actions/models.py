@@ -212,7 +212,8 @@ class Action(models.Model):
     # Not the same as a promise kept (``kept_promise``): a won't-do can close on time, but only
     # done by the deadline keeps the promise.
     closed_on_time = models.BooleanField(null=True, blank=True)
-    # Scheduled notices: each is a due time and a sent time (DESIGN.md: rows, not countdowns).
+    # Scheduled notices: each is a due time and a sent time (docs/architecture.md: rows, not
+    # countdowns).
     reminder_due_at = models.DateTimeField(null=True, blank=True)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     overdue_sent_at = models.DateTimeField(null=True, blank=True)
@@ -383,7 +384,7 @@ class RoutingRequest(models.Model):
 
     The signal's receiver writes this one row in the customer's request, so a submission never
     waits on routing or on the broker; the ``route_responses`` sweep claims pending rows and
-    routes them (DESIGN.md: the database decides, workers execute).
+    routes them (docs/architecture.md: the database decides, workers execute).
     """
 
     response = models.OneToOneField(Response, models.CASCADE, related_name="+")

@@ -1,4 +1,4 @@
-"""The one receiver that connects surveys to actions (DESIGN.md)."""
+"""The one receiver that connects surveys to actions (docs/architecture.md, "The one seam")."""
 
 from django.dispatch import receiver
 from django.utils import timezone

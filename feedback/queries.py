@@ -315,7 +315,7 @@ def latest_verbatims(org, window: stats.Window, touchpoint=None, limit: int = 8)
 
 
 def action_url(code) -> str:
-    """The action's page (DESIGN.md: ``/actions/<code>/``)."""
+    """The action's page, ``/actions/<code>/`` (a UUID code, never the row's id)."""
     try:
         return reverse("actions:detail", args=[code])
     except NoReverseMatch:  # the actions app's detail page is not wired up yet

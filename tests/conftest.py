@@ -1,5 +1,6 @@
-"""The shared test base: three people (DESIGN.md, STYLE.md): an owner and a teammate of one
-business, and an outsider who owns another."""
+"""The shared test base: three people, an owner and a teammate of one business and an
+outsider who owns another, so every test can check that one business never sees another's
+rows (docs/architecture.md, "Tenancy")."""
 
 import pytest
 from django.test import Client

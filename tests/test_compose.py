@@ -84,3 +84,44 @@ def test_the_readme_documents_every_variable_too():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`", readme, re.M))
     assert read <= documented, f"missing from README's table: {sorted(read - documented)}"
+
+
+# Values .env.example suggests on purpose instead of the default: compose runs production
+# (DEBUG=0) behind a TLS proxy (one X-Forwarded-For hop).
+COMPOSE_CHOICES = {"DEBUG", "TRUSTED_PROXY_COUNT"}
+LITERAL_DEFAULT = re.compile(
+    r"env_(str|bool|int)\(\s*[\"']([A-Z_]+)[\"']\s*,\s*(\"[^\"]*\"|'[^']*'|[0-9_]+|True|False)\s*\)"
+)
+
+
+def _same(kind: str, default: str, shown: str) -> bool:
+    if kind == "bool":
+        return {"True": "1", "False": "0"}[default] == shown
+    if kind == "int":
+        return shown.isdigit() and int(default.replace("_", "")) == int(shown)
+    return default[1:-1] == shown
+
+
+def _literal_defaults() -> dict[str, tuple[str, str]]:
+    settings = (ROOT / "feedback" / "settings.py").read_text()
+    return {name: (kind, value) for kind, name, value in LITERAL_DEFAULT.findall(settings)}
+
+
+def test_env_example_and_readme_show_the_settings_defaults():
+    defaults = _literal_defaults()
+    assert {"ACCOUNT_EMAIL_VERIFICATION", "LOGIN_ATTEMPTS_LIMIT", "EMAIL_PORT"} <= set(defaults)
+    example = (ROOT / ".env.example").read_text()
+    suggested = dict(re.findall(r"^#([A-Z][A-Z0-9_]+)=(.+)$", example, re.M))
+    readme = (ROOT / "README.md").read_text()
+    documented = dict(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`([^`]*)`", readme, re.M))
+    wrong = [
+        f"{where}: {name}={shown} (default {value})"
+        for where, shown_values, skip in (
+            (".env.example", suggested, COMPOSE_CHOICES),
+            ("README", documented, set()),
+        )
+        for name, (kind, value) in defaults.items()
+        if name in shown_values and name not in skip
+        if not _same(kind, value, (shown := shown_values[name].strip()))
+    ]
+    assert not wrong, wrong
