@@ -111,6 +111,7 @@ def email_build(
         body_text=text.replace("\x00", ""),
         body_html=html.replace("\x00", ""),
         headers={k: _clean_header(v) for k, v in (headers or {}).items()},
+        message_id=message_id(key),
     )
 
 
@@ -288,7 +289,11 @@ def _still_ours(claim: str, rows: list, lease_ends: datetime) -> tuple[list, dat
 def _mark_sent(outgoing: OutgoingEmail, claim: str) -> None:
     # Its own short transaction (autocommit): a crash after this line sends nothing again.
     OutgoingEmail.objects.filter(pk=outgoing.pk, claimed_by=claim).update(
-        sent_at=timezone.now(), attempts=F("attempts") + 1, claimed_by="", claimed_until=None
+        sent_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        claimed_by="",
+        claimed_until=None,
+        provider_message_id=outgoing.provider_message_id,
     )
 
 
@@ -312,11 +317,15 @@ def _send_one(outgoing: OutgoingEmail, connection) -> str:
     try:
         # Straight to the connection: a message built with one costs a deprecation check
         # that walks the stack, on every email.
-        connection.send_messages([_message(outgoing)])
+        message = _message(outgoing)
+        connection.send_messages([message])
     except Exception as exc:  # the provider's failure is recorded on the row, not raised
         log.warning("Email %s failed: %s", outgoing.key, exc)
         _reopen(connection)
         return str(exc) or exc.__class__.__name__
+    # anymail's backends give the provider's id for it, which its webhooks name it by.
+    status = getattr(message, "anymail_status", None)
+    outgoing.provider_message_id = str(getattr(status, "message_id", None) or "")[:250]
     return ""
 
 

@@ -1,4 +1,7 @@
+import base64
+import email.utils
 import hashlib
+import re
 import secrets
 import uuid
 import zoneinfo
@@ -310,6 +313,13 @@ class OutgoingEmail(models.Model):
     # The sweep sending it right now, and until when its lease holds.
     claimed_by = models.CharField(max_length=32, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Its Message-ID header (``accounts.mail.message_id``), stored when the row is built: a
+    # bounce that quotes it, or a reply's In-Reply-To, finds the row by an indexed lookup.
+    message_id = models.CharField(max_length=250, blank=True, db_index=True)
+    # What came back about it (accounts.inbound records these from webhooks and bounces).
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
 
     objects = OutgoingEmailQuerySet.as_manager()
 
@@ -321,7 +331,192 @@ class OutgoingEmail(models.Model):
                 name="outgoing_email_queued",
                 condition=Q(sent_at=None, failed_at=None),
             ),
+            # accounts.inbound: a provider's webhook names the email by the id it gave it.
+            models.Index(
+                fields=["provider_message_id"],
+                name="outgoing_email_provider_id",
+                condition=~Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self):
         return f"{self.kind} to {self.to}: {self.subject}"
+
+    @property
+    def delivery_state(self) -> str:
+        """queued, sent, delivered, bounced, complained or failed: the furthest fact known.
+
+        A complaint or a bounce outranks delivery (a bounce can come after the receiving
+        server accepted it); failed means the outbox gave up and it never left."""
+        if self.complained_at:
+            return "complained"
+        if self.bounced_at:
+            return "bounced"
+        if self.failed_at:
+            return "failed"
+        if self.delivered_at:
+            return "delivered"
+        if self.sent_at:
+            return "sent"
+        return "queued"
+
+
+class InboundAddress(models.Model):
+    """An address on ``INBOUND_DOMAIN`` that stands for one thing: replies to an invitation
+    or an action, one outgoing email's bounces (VERP), or a touchpoint's intake.
+
+    The local part is ``<prefix>-<token>``: the token is 160 random bits, stored only as a
+    hash, so the address is the key and can't be guessed. Tokens are lower-case base32
+    because mail systems may change the case of a local part on the way back.
+    """
+
+    class Purpose(models.TextChoices):
+        REPLY_INVITATION = "reply_invitation", "Reply to an invitation"
+        REPLY_ACTION = "reply_action", "Reply to an action"
+        BOUNCE = "bounce", "Bounces of one email"
+        INTAKE = "intake", "Intake"
+
+    PREFIXES = {
+        Purpose.REPLY_INVITATION: "r",
+        Purpose.REPLY_ACTION: "r",
+        Purpose.BOUNCE: "b",
+        Purpose.INTAKE: "in",
+    }
+    LOCAL_PART = re.compile(r"^(r|b|in)-([a-z2-7]{32})$")
+
+    org = models.ForeignKey(
+        Organisation, models.CASCADE, null=True, blank=True, related_name="inbound_addresses"
+    )
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    # The code (UUID) of the invitation, action or touchpoint this address stands for: a
+    # lower floor records the code, since it can't point at a higher floor's rows.
+    target = models.CharField(max_length=64, blank=True)
+    # For a bounce address: the one email it was the envelope sender of.
+    outgoing = models.ForeignKey(
+        "OutgoingEmail", models.SET_NULL, null=True, blank=True, related_name="inbound_addresses"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "inbound addresses"
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} {self.target or self.outgoing_id or ''}".strip()
+
+    @classmethod
+    def issue(
+        cls, *, org=None, purpose: str, target: str = "", outgoing=None
+    ) -> tuple["InboundAddress", str]:
+        """Create an address; return the row and the full address, which is never stored."""
+        from django.conf import settings
+
+        token = base64.b32encode(secrets.token_bytes(20)).decode().lower()
+        row = cls.objects.create(
+            org=org,
+            purpose=purpose,
+            target=str(target or ""),
+            outgoing=outgoing,
+            token_hash=_hash_secret(token),
+        )
+        return row, f"{cls.PREFIXES[purpose]}-{token}@{settings.INBOUND_DOMAIN}"
+
+    @classmethod
+    def resolve(cls, address: str) -> "InboundAddress | None":
+        """The live row an address on INBOUND_DOMAIN stands for, or None."""
+        from django.conf import settings
+
+        addr = email.utils.parseaddr(address or "")[1].strip().lower()
+        local, _, domain = addr.rpartition("@")
+        if domain != settings.INBOUND_DOMAIN.lower():
+            return None
+        match = cls.LOCAL_PART.match(local)
+        if not match:
+            return None
+        row = (
+            cls.objects.select_related("org", "outgoing")
+            .filter(token_hash=_hash_secret(match.group(2)), revoked_at=None)
+            .first()
+        )
+        # An r- token under a b- prefix is not the address that was issued.
+        if row is None or cls.PREFIXES[row.purpose] != match.group(1):
+            return None
+        return row
+
+
+class InboundEventQuerySet(models.QuerySet):
+    def unprocessed(self):
+        return self.filter(processed_at=None)
+
+    def of_kind(self, *kinds: str):
+        return self.filter(kind__in=kinds)
+
+
+class InboundEvent(models.Model):
+    """Something that came back: a provider's tracking event, a bounce, a complaint, a reply.
+
+    A row first (``accounts.inbound`` records it, once per ``dedupe_key``); the sweeps on the
+    higher floors process it and set ``processed_at`` (bounces and complaints → customers in
+    surveys, replies → actions), recording ``attempts`` and ``last_error`` when they fail.
+    """
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        BOUNCED = "bounced", "Bounced"
+        DEFERRED = "deferred", "Deferred"
+        COMPLAINED = "complained", "Complained"
+        REJECTED = "rejected", "Rejected"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        REPLY = "reply", "Reply"
+        AUTO_REPLY = "auto_reply", "Automatic reply"
+        INTAKE = "intake", "Intake"
+        UNKNOWN = "unknown", "Unknown"
+
+    org = models.ForeignKey(
+        Organisation, models.CASCADE, null=True, blank=True, related_name="inbound_events"
+    )
+    # "smtp", or the anymail provider: "postmark", "mailgun", "amazon_ses", "sendgrid", …
+    source = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The provider's event id, or a message's Message-ID, or a hash of its bytes: a replayed
+    # webhook or a message delivered twice is stored once.
+    dedupe_key = models.CharField(max_length=255, unique=True)
+    outgoing = models.ForeignKey(
+        OutgoingEmail, models.SET_NULL, null=True, blank=True, related_name="inbound_events"
+    )
+    inbound_address = models.ForeignKey(
+        InboundAddress, models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    # The inbound address it was sent to (a reply, bounce or intake address).
+    address = models.CharField(max_length=320, blank=True)
+    # Whom an outgoing email was for, as the bounce, complaint or tracking event names them.
+    recipient = models.CharField(max_length=320, blank=True)
+    sender = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    # A reply's new text (quoted history and signature removed); a bounce's diagnostic.
+    text = models.TextField(blank=True)
+    # The whole message as received, or the provider's JSON payload.
+    raw = models.TextField(blank=True)
+    status_code = models.CharField(max_length=16, blank=True)
+    is_auto = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    objects = InboundEventQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The higher floors' sweeps (bounces and complaints in surveys, replies in
+            # actions): the few unprocessed events of their kinds, oldest first.
+            models.Index(
+                fields=["kind", "received_at"],
+                name="inbound_event_unprocessed",
+                condition=Q(processed_at=None),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} via {self.source}: {self.subject or self.dedupe_key}"

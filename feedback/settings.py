@@ -8,6 +8,7 @@ no services: SQLite and Celery's file-system broker under ``var/``, emails writt
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -273,6 +274,27 @@ else:
     # Any other backend (anymail's included) reads its own settings.
     _email_options = {}
 MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
+
+# Email that hears back (accounts.inbound): delivery events, bounces, complaints and replies
+# arrive through anymail's webhooks under /webhooks/anymail/ or the inbound_smtp listener.
+# Webhooks check HTTP basic auth against WEBHOOK_SECRET ("user:password"; comma-separate two
+# while rotating) and, where the provider signs them, the signature with its key. Any other
+# provider's webhook key comes in through the ANYMAIL_* rule above.
+_webhook_settings = {
+    "WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET", []),
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env_str("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY"),
+    "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env_str(
+        "ANYMAIL_SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"
+    ),
+}
+ANYMAIL.update({key: value for key, value in _webhook_settings.items() if value})
+# The domain of every inbound address (reply, bounce and intake addresses); its MX points at
+# the provider's inbound route or at the inbound_smtp listener.
+INBOUND_DOMAIN = env_str(
+    "INBOUND_DOMAIN",
+    "reply.localhost" if DEBUG else f"reply.{urlsplit(SITE_URL).hostname or 'localhost'}",
+).lower()
+INBOUND_SMTP_PORT = env_int("INBOUND_SMTP_PORT", 2525)
 
 # Celery: Redis when REDIS_URL is set, otherwise the file-system broker under var/celery/.
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"

@@ -35,6 +35,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # Providers' tracking and inbound webhooks (accounts.inbound records what they say).
+    path("webhooks/anymail/", include("anymail.urls")),
     path("", include("accounts.urls")),
     path("", include("surveys.urls")),
     path("", include("actions.urls")),
