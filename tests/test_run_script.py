@@ -50,6 +50,7 @@ def test_sigterm_to_the_process_group_stops_web_worker_and_beat(tmp_path):
         EMAIL_TIMEOUT="120",
     )
     log = (tmp_path / "run.log").open("w")
+    waiting = None
     run = subprocess.Popen(
         [str(ROOT / "bin" / "run")],
         cwd=ROOT,
@@ -70,9 +71,8 @@ def test_sigterm_to_the_process_group_stops_web_worker_and_beat(tmp_path):
         else:
             pytest.fail("bin/run never answered: " + (tmp_path / "run.log").read_text()[-2000:])
         # The demo's emails are queued: wait until the worker has connected to send them.
-        deadline = time.monotonic() + 60
         silent.settimeout(60)
-        waiting, _ = silent.accept()
+        waiting = silent.accept()[0]
 
         os.killpg(run.pid, signal.SIGTERM)
         stopped = time.monotonic() + 30
@@ -87,4 +87,6 @@ def test_sigterm_to_the_process_group_stops_web_worker_and_beat(tmp_path):
             os.killpg(run.pid, signal.SIGKILL)
         run.wait(10)
         log.close()
+        if waiting is not None:
+            waiting.close()
         silent.close()
