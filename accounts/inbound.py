@@ -235,10 +235,17 @@ def reply_text(body: str) -> str:
     """The new part of a reply: quoted history, reply headers and signature removed."""
     body = (body or "")[:REPLY_PARSE_LIMIT]
     try:
-        return EmailReplyParser(languages=REPLY_LANGUAGES).parse_reply(text=body).strip()
+        text = EmailReplyParser(languages=REPLY_LANGUAGES).parse_reply(text=body)
     except Exception:  # the library failing on odd text must not lose the reply
         log.exception("Reply parsing failed; keeping the whole text")
-        return body.strip()
+        text = body
+    # The library splits at reply headers ("On … wrote:"); a client that quotes with no
+    # header leaves a trailing "> …" block, which is history too. Quotes between the
+    # customer's own lines stay: they say what each answer answers.
+    lines = text.strip().splitlines()
+    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith(">")):
+        lines.pop()
+    return "\n".join(lines).strip()
 
 
 def is_auto_submitted(message) -> bool:
@@ -549,7 +556,8 @@ def _outgoing_for_tracking(message_id, recipient: str, when: datetime) -> Outgoi
         return (
             OutgoingEmail.objects.filter(
                 to__iexact=recipient,
-                sent_at__lte=when,
+                # A minute's grace: the provider's clock and ours disagree a little.
+                sent_at__lte=when + timedelta(minutes=1),
                 sent_at__gte=when - RECIPIENT_MATCH_WINDOW,
             )
             .order_by("-sent_at")

@@ -324,8 +324,8 @@ def _send_one(outgoing: OutgoingEmail, connection) -> str:
         _reopen(connection)
         return str(exc) or exc.__class__.__name__
     # anymail's backends give the provider's id for it, which its webhooks name it by.
-    status = getattr(message, "anymail_status", None)
-    outgoing.provider_message_id = str(getattr(status, "message_id", None) or "")[:250]
+    provider_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
+    outgoing.provider_message_id = "" if provider_id is None else str(provider_id)[:250]
     return ""
 
 
