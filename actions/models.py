@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -84,11 +84,22 @@ class Tag(models.Model):
         return self.name
 
 
-# The two rules the inbox, the notices, the dashboard and the wall all count by. Each is written
+# The rules the inbox, the notices, the dashboard and the wall all count by. Each is written
 # once here, as a filter (for querysets and aggregates) and as its twin on one row; the README
 # states them: "overdue" is an open action past the deadline in force whose clock runs (waiting
-# on the customer pauses it), and "a promise kept" is an action done (not won't do) by that
-# deadline.
+# on the customer pauses it), and "a promise kept" is an action done (not won't do) by the
+# FIRST deadline it was given. A deadline moved later is still a promise broken: the public
+# figure must not improve by moving deadlines. The deadline in force is kept as a second,
+# labelled figure for the owner's dashboard only (``IN_FORCE``).
+
+
+class Promise:
+    """Which deadline a promises-kept figure measures against: the column to read."""
+
+    #: The first promise: what the public wall and the headline figures count.
+    FIRST = "first_due_at"
+    #: The deadline in force (moved or not): the dashboard's second figure, labelled as such.
+    IN_FORCE = "due_at"
 
 
 def overdue_condition(now: datetime) -> Q:
@@ -96,24 +107,36 @@ def overdue_condition(now: datetime) -> Q:
     return Q(status__in=Action.CLOCK_RUNNING_STATUSES, due_at__lt=now)
 
 
-def promise_kept_condition() -> Q:
-    """A promise kept: done (not "won't do") at or before the deadline in force when it closed.
-    ``Action.closed_on_time`` is a different fact: closed by the deadline whatever the outcome."""
-    return Q(status=Action.Status.DONE, closed_at__lte=F("due_at"))
+def promise_kept_condition(against: str = Promise.FIRST) -> Q:
+    """A promise kept: done (not "won't do") at or before the first deadline (or, ``against``
+    ``Promise.IN_FORCE``, the deadline in force when it closed). ``Action.closed_on_time`` is
+    a different fact: closed by the deadline in force whatever the outcome."""
+    return Q(status=Action.Status.DONE, closed_at__lte=F(against))
 
 
-def promise_counted_condition(start: datetime, end: datetime) -> Q:
+def promise_counted_condition(start: datetime, end: datetime, against: str = Promise.FIRST) -> Q:
     """The actions a promises-kept figure for [start, end) counts (``end`` is now): closed
-    (done or won't do) with its closing or deadline in the period, or still open or in progress
-    with its deadline in the period (so past). Waiting on the customer is left out until it
-    closes: its clock is paused, as it is for "overdue"."""
+    (done or won't do) with its closing or deadline (``against``) in the period, or still open
+    or in progress with that deadline in the period (so past: against the first promise, an
+    open action whose first deadline has gone counts as broken, however far it was moved).
+    Waiting on the customer is left out until it closes: its clock is paused, as it is for
+    "overdue". An action merged into another is left out: its customers' promise goes on in
+    the action it joined (``action_merge`` carries the earlier first deadline over)."""
     closed_in = Q(closed_at__gte=start, closed_at__lt=end)
-    # Naming every status lets PostgreSQL read this arm from the (org, status, due_at) index.
-    due_in = Q(status__in=Action.ALL_STATUSES, due_at__gte=start, due_at__lt=end)
-    return (
+    # Naming every status lets PostgreSQL read this arm from the (org, status, deadline) index.
+    due_in = Q(status__in=Action.ALL_STATUSES, **{f"{against}__gte": start, f"{against}__lt": end})
+    return Q(merged_into=None) & (
         Q(status__in=Action.CLOSED_STATUSES) & (closed_in | due_in)
         | Q(status__in=Action.CLOCK_RUNNING_STATUSES) & due_in
     )
+
+
+def deadline_moved_condition() -> Q:
+    """The deadline moved: the one in force is not the first promise. Waiting on the customer
+    moves both by the time waited (``first_due_at``), so a pause is not a move; a new
+    deadline set by a member, a reopen's fresh deadline and a merge that brought an earlier
+    promise in are."""
+    return ~Q(due_at=F("first_due_at"))
 
 
 class ActionQuerySet(models.QuerySet):
@@ -129,20 +152,62 @@ class ActionQuerySet(models.QuerySet):
     def overdue(self, now: datetime):
         return self.filter(overdue_condition(now))
 
-    def promises_counted(self, start: datetime, end: datetime):
+    def promises_counted(self, start: datetime, end: datetime, against: str = Promise.FIRST):
         """The actions the promises-kept figure for [start, end) counts."""
-        return self.filter(promise_counted_condition(start, end))
+        return self.filter(promise_counted_condition(start, end, against))
 
-    def kept(self):
-        """Promises kept: done by the deadline in force."""
-        return self.filter(promise_kept_condition())
+    def kept(self, against: str = Promise.FIRST):
+        """Promises kept: done by the first deadline (or ``against`` the one in force)."""
+        return self.filter(promise_kept_condition(against))
 
-    def promise_counts(self, start: datetime, end: datetime) -> tuple[int, int]:
+    def deadline_moved(self):
+        return self.filter(deadline_moved_condition())
+
+    def promise_counts(
+        self, start: datetime, end: datetime, against: str = Promise.FIRST
+    ) -> tuple[int, int]:
         """(kept, counted) promises for [start, end), in one query."""
-        row = self.promises_counted(start, end).aggregate(
-            total=Count("pk"), kept=Count("pk", filter=promise_kept_condition())
+        row = self.promises_counted(start, end, against).aggregate(
+            total=Count("pk"), kept=Count("pk", filter=promise_kept_condition(against))
         )
         return row["kept"], row["total"]
+
+    def promise_summary(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Against the first promise for [start, end): counted, kept and moved, in one
+        query."""
+        row = self.promises_counted(start, end).aggregate(
+            counted=Count("pk"),
+            kept=Count("pk", filter=promise_kept_condition()),
+            moved=Count("pk", filter=deadline_moved_condition()),
+        )
+        return row
+
+    def told_outcomes(self, start: datetime, end: datetime) -> dict[str, int]:
+        """What customers answered to "Did this sort it out?", once per action: the actions
+        whose latest telling (the newest loop message, one per customer of that closing) went
+        out in [start, end), and of them how many a customer confirmed fixed (a Yes, and no
+        No), how many came back not sorted (a No, which reopened the action) and how many
+        have no answer yet. Actions merged into another are left out: their customers are told
+        from the action they joined. One query."""
+        told = LoopMessage.objects.filter(action=OuterRef("pk"), queued_at__isnull=False)
+        latest = told.order_by("-created_at").values("created_at")[:1]
+        said = told.filter(created_at=OuterRef("told_at"))
+        row = (
+            self.filter(merged_into=None)
+            .annotate(told_at=Subquery(latest))
+            .filter(told_at__gte=start, told_at__lt=end)
+            .annotate(
+                said_yes=Exists(said.filter(outcome=LoopMessage.Outcome.YES)),
+                said_no=Exists(said.filter(outcome=LoopMessage.Outcome.NO)),
+            )
+            .aggregate(
+                told=Count("pk"),
+                confirmed=Count("pk", filter=Q(said_yes=True, said_no=False)),
+                not_sorted=Count("pk", filter=Q(said_no=True)),
+            )
+        )
+        row["no_answer"] = row["told"] - row["confirmed"] - row["not_sorted"]
+        return row
 
 
 class Action(models.Model):
@@ -200,7 +265,12 @@ class Action(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateTimeField()
-    first_due_at = models.DateTimeField(help_text="The deadline first promised.")
+    # The first promise, what the public figures count against. Only waiting on the customer
+    # moves it (by the time waited, as it moves ``due_at``): the customer held it up, not us.
+    # A member's new deadline, a reopen and a merge never make it later.
+    first_due_at = models.DateTimeField(
+        help_text="The deadline first promised (plus any time spent waiting on the customer)."
+    )
     paused_at = models.DateTimeField(null=True, blank=True)
     first_reply_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -238,6 +308,8 @@ class Action(models.Model):
                 condition=Q(status__in=["open", "in_progress", "waiting"]),
             ),
             models.Index(fields=["org", "status", "due_at"], name="action_org_status_due"),
+            # Promises kept against the first deadline: actions due in a period.
+            models.Index(fields=["org", "status", "first_due_at"], name="action_org_status_first"),
             models.Index(fields=["org", "-closed_at"], name="action_org_closed"),
             # sweep_action_notices: reminders not yet sent.
             models.Index(
@@ -283,19 +355,49 @@ class Action(models.Model):
 
     @property
     def kept_promise(self) -> bool:
-        """The row's twin of ``promise_kept_condition``: done by the deadline in force."""
+        """The row's twin of ``promise_kept_condition``: done by the first deadline."""
+        return self.promise_kept(
+            status=self.status, closed_at=self.closed_at, due_at=self.first_due_at
+        )
+
+    @property
+    def kept_promise_in_force(self) -> bool:
+        """Done by the deadline in force (``Promise.IN_FORCE``): the dashboard's labelled
+        second figure, never the public one."""
         return self.promise_kept(status=self.status, closed_at=self.closed_at, due_at=self.due_at)
+
+    @property
+    def deadline_moved(self) -> bool:
+        """The row's twin of ``deadline_moved_condition``."""
+        return self.due_at != self.first_due_at
 
     @classmethod
     def promise_kept(cls, *, status: str, closed_at: datetime | None, due_at: datetime) -> bool:
-        """``kept_promise`` for values read without the row (the roll-ups read tuples)."""
+        """``kept_promise`` for values read without the row (the roll-ups read tuples):
+        ``due_at`` is the deadline measured against (the first one, or the one in force)."""
         return status == cls.Status.DONE and closed_at is not None and closed_at <= due_at
 
     @classmethod
-    def promise_counts_once_due(cls, status: str) -> bool:
+    def promise_counts_once_due(cls, status: str, merged: bool = False) -> bool:
         """Whether an action in ``status`` counts towards promises once its key day (its
-        closing or deadline) is in the period: everything but waiting on the customer."""
+        closing or deadline) is in the period: everything but waiting on the customer, and
+        never an action merged into another (``merged``)."""
+        if merged:
+            return False
         return status in cls.CLOCK_RUNNING_STATUSES or status in cls.CLOSED_STATUSES
+
+    @property
+    def customer_reachable(self) -> bool:
+        """Whether the action's customer may be written to about it."""
+        return self.may_write_to(self.customer)
+
+    @staticmethod
+    def may_write_to(customer: Customer) -> bool:
+        """A customer may be written to about an action: an address, not opted out (they
+        asked for no more email) and not bounced."""
+        return (
+            bool(customer.email) and customer.opted_out_at is None and customer.bounced_at is None
+        )
 
     def closes_on_time(self, now: datetime) -> bool:
         """``closed_on_time`` for a close at ``now``: by the deadline, whatever the outcome."""
@@ -377,6 +479,14 @@ class LoopMessage(models.Model):
 
     def __str__(self):
         return self.subject
+
+    @classmethod
+    def latest_outcome(cls, response: OuterRef) -> Subquery:
+        """The answer ("yes", "no" or "") to the newest loop message sent about ``response``
+        (an ``OuterRef`` to a response's id): a customer told again after a reopen answers
+        afresh."""
+        told = cls.objects.filter(response=response, queued_at__isnull=False)
+        return Subquery(told.order_by("-created_at", "-id").values("outcome")[:1])
 
 
 class RoutingRequest(models.Model):

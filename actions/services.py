@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.mail import email_queue
 from accounts.models import Membership
@@ -57,8 +57,10 @@ def _schedule_notices(action: Action, now: datetime) -> None:
     action.reminder_sent_at = action.overdue_sent_at = action.escalated_at = None
 
 
+# The deadline's fields: what moving it (or resuming a paused clock) saves.
 NOTICE_FIELDS = [
     "due_at",
+    "first_due_at",
     "reminder_due_at",
     "escalate_at",
     "reminder_sent_at",
@@ -276,36 +278,62 @@ def action_reassign(
 
 
 def action_deadline_change(
-    *, action: Action, actor: Membership, due_at: datetime, reason: str, now=None
-) -> None:
-    """Move the promise. A deadline is a promise, so the reason is required and kept."""
+    *,
+    action: Action,
+    actor: Membership,
+    due_at: datetime,
+    reason: str,
+    customer_reason: str = "",
+    now=None,
+) -> ActionEvent | None:
+    """Move the promise. A deadline is a promise, so the reason is required and kept; the
+    customer-facing reason (``customer_reason``) is what their status page shows beside the
+    move, and what a note to them starts from (``late_note_send``). Returns the history event,
+    or None when the deadline already is ``due_at`` (a double submit moves it once)."""
     now = now or timezone.now()
     reason = text_storable(reason, limit=1000)
+    customer_reason = text_storable(customer_reason, limit=300)
     if not reason:
         raise ActionError("Say why the deadline changes: it's a promise.")
     if due_at <= now:
         raise ActionError("The new deadline must be in the future.")
     with _changing(action) as action:
         _require_open(action)
+        if action.due_at == due_at:
+            return None
         before = action.due_at
+        data = {"from": before.isoformat(), "to": due_at.isoformat()}
+        if customer_reason:
+            data["customer_reason"] = customer_reason
+        if action.paused_at:
+            # The new deadline replaces the paused one, but the time already spent waiting on
+            # the customer still moves the first promise on: that wait was theirs, not ours.
+            data.update(_first_promise_shift(action, now - action.paused_at))
+            action.paused_at = now
         action.due_at = due_at
         _schedule_notices(action, now)
-        if action.paused_at:
-            action.paused_at = now
         _touch(action, now, "paused_at", *NOTICE_FIELDS)
-        _event(
+        return _event(
             action,
             ActionEvent.Kind.DEADLINE_CHANGED,
             actor=actor,
             text=reason,
             now=now,
-            data={"from": before.isoformat(), "to": due_at.isoformat()},
+            data=data,
         )
 
 
+def _first_promise_shift(action: Action, waited: timedelta) -> dict:
+    """Move the first promise on by ``waited`` (time spent waiting on the customer); return
+    what the history keeps of it, so the date first given can always be read back."""
+    before = action.first_due_at
+    action.first_due_at = before + waited
+    return {"first_from": before.isoformat(), "first_to": action.first_due_at.isoformat()}
+
+
 def _resume_clock(action: Action, actor, now) -> None:
-    """Waiting on the customer paused the clock: move the deadline and its notices on by the
-    time spent waiting."""
+    """Waiting on the customer paused the clock: move the deadline, the first promise and the
+    notices on by the time spent waiting (a pause is not a broken or moved promise)."""
     if action.paused_at is None:
         return
     paused = now - action.paused_at
@@ -314,6 +342,7 @@ def _resume_clock(action: Action, actor, now) -> None:
     for field in ("reminder_due_at", "escalate_at"):
         if getattr(action, field) is not None:
             setattr(action, field, getattr(action, field) + paused)
+    shift = _first_promise_shift(action, paused)
     action.paused_at = None
     _event(
         action,
@@ -321,7 +350,12 @@ def _resume_clock(action: Action, actor, now) -> None:
         actor=actor,
         now=now,
         text=f"The clock was paused for {duration_words(paused)} while waiting on the customer.",
-        data={"from": before.isoformat(), "to": action.due_at.isoformat(), "paused": True},
+        data={
+            "from": before.isoformat(),
+            "to": action.due_at.isoformat(),
+            "paused": True,
+            **shift,
+        },
     )
 
 
@@ -441,6 +475,10 @@ def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=
         action.closed_by = None
         action.closed_on_time = None
         action.reopened_count += 1
+        due_before = action.due_at
+        # A fresh deadline to work to, but ``first_due_at`` stays: the customer was promised a
+        # fix by then, and a fix they say didn't work is not a promise kept. Against the first
+        # promise a reopened action counts as kept only if it is done again by that date.
         action.due_at = deadlines.add_working_days(now, REOPEN_DEADLINE_DAYS, action.org)
         _schedule_notices(action, now)
         _touch(
@@ -459,7 +497,11 @@ def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=
             actor=actor,
             now=now,
             text=text_storable(reason, limit=1000),
-            data={"from": before},
+            data={
+                "from": before,
+                "due_from": due_before.isoformat(),
+                "due_to": action.due_at.isoformat(),
+            },
         )
         customer_hold_refresh(customer_ids=_customer_ids(action))
 
@@ -492,6 +534,25 @@ def _action_merge(action: Action, actor: Membership, other: Action, now) -> None
             text=f"Feedback from {link.response.customer.public_name} linked "
             f"(merged from another action).",
             data={"response": link.response_id, "merged": str(other.code)},
+        )
+    if other.is_open and other.first_due_at < action.first_due_at:
+        # The other action's customers were promised an earlier date, and they now wait for
+        # this action: its first promise becomes theirs, so merging never hides a promise
+        # about to break (the merged action itself no longer counts; see
+        # ``promise_counted_condition``).
+        shift = {
+            "first_from": action.first_due_at.isoformat(),
+            "first_to": other.first_due_at.isoformat(),
+        }
+        action.first_due_at = other.first_due_at
+        action.save(update_fields=["first_due_at"])
+        _event(
+            action,
+            ActionEvent.Kind.DEADLINE_CHANGED,
+            actor=actor,
+            now=now,
+            text="The first promise is now the earlier one of the merged action.",
+            data={"from": action.due_at.isoformat(), "to": action.due_at.isoformat(), **shift},
         )
     if other.is_open:
         other.status = Action.Status.WONT_DO
@@ -669,6 +730,93 @@ def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = ""
                 extra={"message": message, "customer_name": name},
             )
     return True
+
+
+# Telling the customer before a promise breaks ------------------------------------------
+
+
+def late_note_recipients(action: Action) -> list[Response]:
+    """The customers linked to the action that may be written to (an address, not opted out,
+    not bounced)."""
+    links = action.links.select_related("response__customer", "response__invitation")
+    return [link.response for link in links if Action.may_write_to(link.response.customer)]
+
+
+def late_note_draft(*, action: Action, change: ActionEvent, member: Membership) -> tuple[str, str]:
+    """A short first draft from the member's own customer-facing reason for ``change``; the
+    member edits it, previews it and sends it (nothing goes without their words)."""
+    org = action.org
+    reason = change.data.get("customer_reason", "").rstrip(".")
+    new_date = dateformat.format(timezone.localtime(action.due_at, org.tz), "l j F")
+    lines = [
+        f"We're running late: {reason}; new date {new_date}." if reason else "",
+        "I'm sorry for the wait. I'll let you know as soon as it's done.",
+        f"{member.first_name}\n{org.name}",
+    ]
+    subject = f"A new date for your feedback to {org.name}"
+    return subject[:200], "\n\n".join(line for line in lines if line)
+
+
+def late_note_sent(change: ActionEvent) -> bool:
+    """Whether a note about this deadline change has gone to the customers already."""
+    return change.action.events.filter(
+        kind=ActionEvent.Kind.EMAIL_OUT, data__late_note=change.pk
+    ).exists()
+
+
+def late_note_send(
+    *,
+    action: Action,
+    change: ActionEvent,
+    actor: Membership,
+    subject: str,
+    body: str,
+    now: datetime,
+) -> list[Response]:
+    """Queue a member's note about a moved deadline to each customer of the action who may be
+    written to, once per deadline change: a double submit or a retry finds it sent (under the
+    action's lock) and the outbox keys refuse a second copy anyway. Returns the responses
+    whose customers were written to now."""
+    subject, body = text_storable(subject, limit=200), text_storable(body, limit=TEXT_LIMIT)
+    if not subject or not body:
+        raise ActionError("Write the note (and its subject) first.")
+    if change.action_id != action.pk or change.kind != ActionEvent.Kind.DEADLINE_CHANGED:
+        raise ActionError("Choose a deadline change of this action.")
+    told = []
+    with _changing(action) as action:
+        _require_open(action)
+        if late_note_sent(change):
+            return []
+        for response in late_note_recipients(action):
+            email_queue(
+                key=f"late:{action.pk}:{change.pk}:{response.pk}",
+                kind="late_note",
+                to=response.customer.email,
+                template="late-note",
+                org=action.org,
+                reply_to=actor.user.email,
+                context={
+                    "subject": subject,
+                    "body": body,
+                    "customer": response.customer,
+                    "response": response,
+                    "token": response.invitation.token,
+                    "sender": actor,
+                },
+            )
+            told.append(response)
+        if told:
+            names = ", ".join(r.customer.public_name for r in told)
+            _event(
+                action,
+                ActionEvent.Kind.EMAIL_OUT,
+                actor=actor,
+                now=now,
+                text=f"Told {names} about the new date: {body}",
+                data={"late_note": change.pk, "subject": subject},
+            )
+            _touch(action, now)
+    return told
 
 
 def response_consent_withdraw(*, response: Response, now=None) -> bool:

@@ -126,9 +126,12 @@ class ActionRollup(models.Model):
     """One organisation's actions for one local day, per touchpoint and owner.
 
     A window ending now counts an action once, on its *key day*: the later of its close and its
-    deadline (its deadline while it is open). That day carries the promise (``promised``,
-    ``kept``, ``moved``), the time to the first reply and the action's tags. The day it closed
-    carries ``closed`` and the time to the closed loop. Durations are kept whole, in
+    deadline in force (that deadline while it is open). That day carries the promise against
+    the deadline in force (``promised``, ``kept``, ``moved``), the time to the first reply and
+    the action's tags. The promise against the first deadline, the one the wall shows
+    (``first_promised``, ``first_kept``, ``first_moved``), has its own key day, the later of
+    the close and the first deadline. The day it closed carries ``closed`` and the time to the
+    closed loop. Durations are kept whole, in
     microseconds, so medians over any run of days are exact. Rewritten for the last
     ``rollups.ACTION_DAYS`` days on every refresh, because an action changed today may move
     its key day out of any earlier one.
@@ -143,6 +146,13 @@ class ActionRollup(models.Model):
     promised = models.PositiveIntegerField(default=0)
     kept = models.PositiveIntegerField(default=0)
     moved = models.PositiveIntegerField(default=0, help_text="Promised, deadline moved.")
+    first_promised = models.PositiveIntegerField(
+        default=0, help_text="Counted against the first deadline (its own key day)."
+    )
+    first_kept = models.PositiveIntegerField(default=0, help_text="Done by the first deadline.")
+    first_moved = models.PositiveIntegerField(
+        default=0, help_text="Counted against the first deadline, and that deadline moved."
+    )
     closed = models.PositiveIntegerField(default=0)
     first_reply_us = models.JSONField(default=list)
     closed_loop_us = models.JSONField(default=list)

@@ -4,13 +4,16 @@ fixed number of queries, whatever the size of the business."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.urls import NoReverseMatch, reverse
 
 from actions.durations import duration_words
 from actions.models import (
     Action,
     ActionResponse,
+    LoopMessage,
+    Promise,
+    deadline_moved_condition,
     overdue_condition,
     promise_counted_condition,
     promise_kept_condition,
@@ -39,9 +42,20 @@ class Figures:
     open_actions: int = 0
     overdue_actions: int = 0
     deadlines_moved: int = 0
+    #: Against the first deadline: the figure the wall and the dashboard lead with.
     promises: stats.PromisesKept = field(default_factory=lambda: stats.PromisesKept(0, 0))
+    #: Against the deadline in force: the dashboard's second figure, labelled as such.
+    promises_in_force: stats.PromisesKept = field(default_factory=lambda: stats.PromisesKept(0, 0))
+    outcomes: stats.Outcomes = field(default_factory=stats.Outcomes)
     median_first_reply: timedelta | None = None
     median_closed_loop: timedelta | None = None
+
+    @property
+    def moved_percent(self) -> int | None:
+        """The share of the promises counted whose deadline moved, whole percent rounded up
+        (so one move in 300 never shows as 0%)."""
+        total = self.promises.total
+        return -(-self.deadlines_moved * 100 // total) if total else None
 
     @property
     def response_rate(self) -> int | None:
@@ -65,7 +79,7 @@ def figures(
     days: dict | None = None,
     numbers: "ActionNumbers | None" = None,
 ) -> Figures:
-    """Traffic (roll-ups + live) and the action figures. Up to eight queries; none when the
+    """Traffic (roll-ups + live) and the action figures. Up to nine queries; none when the
     caller passes the traffic ``days`` (from ``traffic_by_day``) and ``action_numbers``."""
     result = Figures(window=window)
     if days is None:
@@ -82,6 +96,8 @@ def figures(
     result.overdue_actions = numbers.overdue
     result.deadlines_moved = numbers.moved
     result.promises = numbers.promises
+    result.promises_in_force = numbers.promises_in_force
+    result.outcomes = numbers.outcomes
     result.median_first_reply = numbers.median_first_reply
     result.median_closed_loop = numbers.median_closed_loop
     return result
@@ -96,13 +112,15 @@ class ActionNumbers:
     overdue: int = 0
     moved: int = 0
     promises: stats.PromisesKept = field(default_factory=lambda: stats.PromisesKept(0, 0))
+    promises_in_force: stats.PromisesKept = field(default_factory=lambda: stats.PromisesKept(0, 0))
+    outcomes: stats.Outcomes = field(default_factory=stats.Outcomes)
     median_first_reply: timedelta | None = None
     median_closed_loop: timedelta | None = None
     people: list[dict] = field(default_factory=list)
     tags: list[dict] = field(default_factory=list)
 
 
-_COUNTERS = ("promised", "kept", "moved", "closed")
+_COUNTERS = ("promised", "kept", "first_promised", "first_kept", "first_moved", "closed")
 
 
 def _median(values: list[int]) -> timedelta | None:
@@ -130,8 +148,9 @@ def action_numbers(
 
     Days from the window's first up to the last complete day come from ``ActionRollup`` (one
     query) when the roll-ups cover them; the rest (normally today, and closed actions whose
-    deadline is still ahead) is counted live in three queries (two without tags). Either way
-    each action is counted once: see ``ActionRollup`` for its key day. ``state`` is
+    deadline is still ahead) is counted live in four queries (three without tags), and what
+    customers answered to "Did this sort it out?" in one more. Either way each action is
+    counted once per figure: see ``ActionRollup`` for its key days. ``state`` is
     ``rollups.rollup_state(org)`` when the caller has it.
     """
     start, now = window.start, window.end
@@ -180,30 +199,24 @@ def action_numbers(
     actions = Action.objects.for_org(org)
     if touchpoint is not None:
         actions = actions.filter(touchpoint=touchpoint)
-    # The live rest: closed or due since ``live_start``; closed in the window before it with
-    # the deadline still ahead; due in the window before it and closed "after now" (a clock
-    # a little behind another server's). The key day of each has not been rolled up.
-    rest = stats.in_period(live_start, now)
-    if live_start > start:
-        rest |= Q(
-            status__in=Action.ALL_STATUSES,
-            due_at__gte=now,
-            closed_at__gte=start,
-            closed_at__lt=live_start,
-        )
-        rest |= Q(closed_at__gte=now, due_at__gte=start, due_at__lt=live_start)
-    counted = promise_counted_condition(start, now) & rest
+    # The live rest: what no roll-up row counted yet, for each deadline's key day.
+    rest = _live_rest(start, live_start, now, Promise.IN_FORCE)
+    first_rest = _live_rest(start, live_start, now, Promise.FIRST)
+    counted = promise_counted_condition(start, now, Promise.IN_FORCE) & rest
+    first_counted = promise_counted_condition(start, now) & first_rest
     closed = Q(status__in=Action.CLOSED_STATUSES, closed_at__gte=live_start, closed_at__lt=now)
     open_count = overdue_count = 0
     for row in (
-        actions.filter(Q(status__in=Action.OPEN_STATUSES) | rest)
+        actions.filter(Q(status__in=Action.OPEN_STATUSES) | rest | first_rest)
         .values("owner", "owner__user__name", "owner__user__email")
         .annotate(
             open=Count("pk", filter=Q(status__in=Action.OPEN_STATUSES)),
             overdue=Count("pk", filter=overdue_condition(now)),
             promised=Count("pk", filter=counted),
-            kept=Count("pk", filter=counted & promise_kept_condition()),
-            moved=Count("pk", filter=counted & ~Q(due_at=F("first_due_at"))),
+            kept=Count("pk", filter=counted & promise_kept_condition(Promise.IN_FORCE)),
+            first_promised=Count("pk", filter=first_counted),
+            first_kept=Count("pk", filter=first_counted & promise_kept_condition()),
+            first_moved=Count("pk", filter=first_counted & deadline_moved_condition()),
             closed=Count("pk", filter=closed),
         )
         .order_by()
@@ -233,11 +246,15 @@ def action_numbers(
     people = [
         {
             "name": o["name"] or o["email"],
-            "promises": stats.PromisesKept(kept=o["kept"], total=o["promised"]),
+            "promises": stats.PromisesKept(kept=o["first_kept"], total=o["first_promised"]),
             "closed": o["closed"],
         }
         for o in sorted(
-            (o for key, o in owners.items() if key is not None and (o["promised"] or o["closed"])),
+            (
+                o
+                for key, o in owners.items()
+                if key is not None and (o["first_promised"] or o["closed"])
+            ),
             key=lambda o: (o["name"], o["email"]),
         )
     ]
@@ -245,13 +262,38 @@ def action_numbers(
         closed=totals["closed"],
         open=open_count,
         overdue=overdue_count,
-        moved=totals["moved"],
-        promises=stats.PromisesKept(kept=totals["kept"], total=totals["promised"]),
+        moved=totals["first_moved"],
+        promises=stats.PromisesKept(kept=totals["first_kept"], total=totals["first_promised"]),
+        promises_in_force=stats.PromisesKept(kept=totals["kept"], total=totals["promised"]),
+        outcomes=_outcomes(actions.told_outcomes(start, now)),
         median_first_reply=_median(first_reply),
         median_closed_loop=_median(closed_loop),
         people=people,
         tags=tags,
     )
+
+
+def _outcomes(row: dict) -> stats.Outcomes:
+    return stats.Outcomes(
+        told=row["told"], confirmed=row["confirmed"], not_sorted=row["not_sorted"]
+    )
+
+
+def _live_rest(start: datetime, live_start: datetime, now: datetime, deadline: str) -> Q:
+    """The actions of a window [start, now) whose key day for ``deadline`` no roll-up counted:
+    closed or due since ``live_start``; closed in the window before it with that deadline
+    still ahead; due in the window before it and closed "after now" (a clock a little behind
+    another server's)."""
+    rest = stats.in_period(live_start, now, deadline)
+    if live_start > start:
+        rest |= Q(
+            status__in=Action.ALL_STATUSES,
+            closed_at__gte=start,
+            closed_at__lt=live_start,
+            **{f"{deadline}__gte": now},
+        )
+        rest |= Q(closed_at__gte=now, **{f"{deadline}__gte": start, f"{deadline}__lt": live_start})
+    return rest
 
 
 def weekly_trend(
@@ -391,8 +433,14 @@ def publishable(org, limit: int = 50) -> list[tuple[Action, Response]]:
 
 
 def live_entries(org, touchpoint=None):
-    """The organisation's entries the public may see, newest first."""
-    entries = WallEntry.objects.filter(org=org).live()
+    """The organisation's entries the public may see, newest first; each knows its
+    customer's answer to "Did this sort it out?" (``outcome``: "yes" carries the wall's
+    "confirmed by the customer" mark)."""
+    entries = (
+        WallEntry.objects.filter(org=org)
+        .live()
+        .annotate(outcome=LoopMessage.latest_outcome(OuterRef("response")))
+    )
     if touchpoint is not None:
         entries = entries.filter(touchpoint=touchpoint)
     return entries.order_by("-published_at", "-id")

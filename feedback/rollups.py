@@ -28,7 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncDate
 
-from actions.models import Action, ActionResponse, Kind
+from actions.models import Action, ActionResponse, Kind, Promise
 from surveys.models import Answer, Invitation, Question, Response
 
 from .models import ActionRollup, AnswerRollup, DailyRollup, RollupState
@@ -200,22 +200,39 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
     queries; which actions count and which are kept are the model's rules
     (``Action.promise_counts_once_due`` and ``Action.promise_kept``, the twins of
     ``promise_counted_condition`` and ``promise_kept_condition`` for an action whose key day
-    has passed, so whose deadline has)."""
+    has passed, so whose deadline has), once against the first deadline and once against the
+    deadline in force, each on its own key day."""
     tz = org.tz
     rows: dict = defaultdict(
         lambda: {
             "promised": 0,
             "kept": 0,
             "moved": 0,
+            "first_promised": 0,
+            "first_kept": 0,
+            "first_moved": 0,
             "closed": 0,
             "first_reply_us": [],
             "closed_loop_us": [],
             "tags": {},
         }
     )
-    actions = Action.objects.for_org(org).filter(in_period(start, end))
+    actions = Action.objects.for_org(org).filter(
+        in_period(start, end) | in_period(start, end, Promise.FIRST)
+    )
     keyed = {}
-    for pk, status, tp, owner, created, due, first_due, first_reply, closed in actions.values_list(
+    for (
+        pk,
+        status,
+        tp,
+        owner,
+        created,
+        due,
+        first_due,
+        first_reply,
+        closed,
+        merged,
+    ) in actions.values_list(
         "pk",
         "status",
         "touchpoint_id",
@@ -225,17 +242,27 @@ def action_rows(org, start: datetime, end: datetime) -> list[dict]:
         "first_due_at",
         "first_reply_at",
         "closed_at",
+        "merged_into_id",
     ):
+        counts = Action.promise_counts_once_due(status, merged=merged is not None)
         key = max(closed, due) if closed is not None else due
         if start <= key < end:
             row = rows[(key.astimezone(tz).date(), tp, owner)]
-            if Action.promise_counts_once_due(status):
+            if counts:
                 row["promised"] += 1
                 row["kept"] += Action.promise_kept(status=status, closed_at=closed, due_at=due)
                 row["moved"] += due != first_due
             if first_reply is not None:
                 row["first_reply_us"].append(microseconds(first_reply - created))
             keyed[pk] = row["tags"]
+        first_key = max(closed, first_due) if closed is not None else first_due
+        if counts and start <= first_key < end:
+            row = rows[(first_key.astimezone(tz).date(), tp, owner)]
+            row["first_promised"] += 1
+            row["first_kept"] += Action.promise_kept(
+                status=status, closed_at=closed, due_at=first_due
+            )
+            row["first_moved"] += due != first_due
         if status in Action.CLOSED_STATUSES and closed is not None and start <= closed < end:
             row = rows[(closed.astimezone(tz).date(), tp, owner)]
             row["closed"] += 1

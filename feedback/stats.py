@@ -10,12 +10,18 @@ from statistics import median
 from django.db import connection
 from django.db.models import Aggregate, Count, DurationField, F, Q, QuerySet
 
-from actions.models import Action
+from actions.models import Action, Promise
 
 PROMISES_KEPT_SENTENCE = (
-    "A promise is kept when an action is done by its deadline. Every action due or closed in "
-    "this period counts; one done late, closed as \u201cwon\u2019t do\u201d, or still open past "
-    "its deadline counts as not kept."
+    "A promise is kept when an action is done by the first deadline it was given: moving a "
+    "deadline does not keep a promise. Every action whose first deadline fell or that closed "
+    "in this period counts; one done late, closed as \u201cwon\u2019t do\u201d, or still open "
+    "past that deadline counts as not kept. Time spent waiting on the customer does not count "
+    "against it."
+)
+IN_FORCE_SENTENCE = (
+    "Kept against the deadline in force: done by the deadline as it stood when the action "
+    "closed, moved or not. For your team only; the public wall shows only the first promise."
 )
 
 
@@ -60,11 +66,26 @@ class PromisesKept:
         return self.total - self.kept
 
 
-def promises_kept(actions: QuerySet, start: datetime, end: datetime) -> PromisesKept:
+@dataclass(frozen=True)
+class Outcomes:
+    """What customers answered to "Did this sort it out?", once per action told."""
+
+    told: int = 0
+    confirmed: int = 0
+    not_sorted: int = 0
+
+    @property
+    def no_answer(self) -> int:
+        return self.told - self.confirmed - self.not_sorted
+
+
+def promises_kept(
+    actions: QuerySet, start: datetime, end: datetime, against: str = Promise.FIRST
+) -> PromisesKept:
     """Promises kept on time among ``actions`` for [start, end). Which actions count and
     which are kept are ``ActionQuerySet.promise_counts``'s rules (PROMISES_KEPT_SENTENCE says
     the same in plain words)."""
-    kept, total = actions.promise_counts(start, end)
+    kept, total = actions.promise_counts(start, end, against)
     return PromisesKept(kept=kept, total=total)
 
 
@@ -99,14 +120,15 @@ def median_durations(qs: QuerySet, **durations) -> dict[str, timedelta | None]:
     return {name: median(found) if found else None for name, found in values.items()}
 
 
-def in_period(start: datetime, end: datetime) -> Q:
-    """Actions closed or due in [start, end): what the period's action figures look at.
+def in_period(start: datetime, end: datetime, deadline: str = Promise.IN_FORCE) -> Q:
+    """Actions closed or due (by ``deadline``, the one in force unless told) in [start, end):
+    what the period's action figures look at.
 
     Naming every status looks redundant but lets PostgreSQL read the due-date arm from the
     ``action_org_status_due`` index (org, status, due_at) instead of scanning the table; the
     closed arm uses ``action_org_closed``."""
     return Q(closed_at__gte=start, closed_at__lt=end) | Q(
-        status__in=Action.ALL_STATUSES, due_at__gte=start, due_at__lt=end
+        status__in=Action.ALL_STATUSES, **{f"{deadline}__gte": start, f"{deadline}__lt": end}
     )
 
 

@@ -88,6 +88,7 @@ def dashboard(request):
         touchpoints=touchpoints,
         chart=charts.trend_chart(context["trend"]),
         promises_sentence=stats.PROMISES_KEPT_SENTENCE,
+        in_force_sentence=stats.IN_FORCE_SENTENCE,
         filter_query=request.GET.urlencode(),
     )
     return render(request, "feedback/dashboard.html", context)
@@ -189,9 +190,11 @@ def export_actions(request):
     def rows():
         for action in actions.iterator(chunk_size=1000):
             # Blank while open: the promise is neither kept nor broken until it closes.
-            kept = ""
+            # kept_on_time is against the first deadline (the public rule).
+            kept = kept_in_force = ""
             if not action.is_open:
                 kept = "yes" if action.kept_promise else "no"
+                kept_in_force = "yes" if action.kept_promise_in_force else "no"
             yield [
                 str(action.code),
                 _iso(action.created_at),
@@ -206,6 +209,7 @@ def export_actions(request):
                 kept,
                 action.resolution,
                 ", ".join(tag.name for tag in action.tags.all()),
+                kept_in_force,
             ]
 
     header = [
@@ -222,6 +226,7 @@ def export_actions(request):
         "kept_on_time",
         "what_we_did",
         "tags",
+        "kept_deadline_in_force",
     ]
     return _csv_response(f"{org.slug}-actions-{days}d.csv", header, rows())
 

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from actions.durations import duration_words
-from actions.models import Action
+from actions.models import Action, Promise
 from feedback import stats
 from feedback.services import quote_problem
 
@@ -58,15 +58,20 @@ def test_it_leaves_out_open_actions_not_yet_due_and_actions_waiting_on_the_custo
     assert kept(org, now).percent is None
 
 
-def test_it_measures_against_the_moved_deadline(org):
-    # The deadline moved (with a reason, in the history) from 1 to 4 days: done on day 3 keeps
-    # the promise as it stands.
+def test_it_measures_against_the_first_deadline_and_keeps_the_moved_one_apart(org):
+    # The deadline moved (with a reason, in the history) from 1 to 4 days: done on day 3 is
+    # a first promise broken, though done by the deadline in force.
     now = timezone.now()
     action = make_action(
         org, status=Status.DONE, created_ago=5 * DAY, due_in=4 * DAY, closed_ago=2 * DAY, now=now
     )
     Action.objects.filter(pk=action.pk).update(first_due_at=action.created_at + DAY)
-    assert kept(org, now) == stats.PromisesKept(kept=1, total=1)
+    assert kept(org, now) == stats.PromisesKept(kept=0, total=1)
+    window = stats.window_for(org, 30, now)
+    in_force = stats.promises_kept(
+        Action.objects.for_org(org), window.start, window.end, Promise.IN_FORCE
+    )
+    assert in_force == stats.PromisesKept(kept=1, total=1)
 
 
 def test_it_counts_only_actions_due_or_closed_in_the_window(org):

@@ -108,10 +108,10 @@ def test_it_shows_the_headline_figures_over_every_response_and_action(client, wa
     text = client.get(wall_url(wall_org)).text
     figures = re.sub(r"\s+", " ", text)
     assert "50% — " not in figures  # the figure and its sentence are separate elements
-    assert "1 of 2 actions done by their deadline" in figures
+    assert "1 of 2 actions done by the first deadline they were given" in figures
     assert ">50%<" in figures
     assert "not only the ones published here" in figures
-    assert "still open past its deadline counts as not kept" in figures
+    assert "still open past that deadline counts as not kept" in figures
     assert re.search(r"Responses received</dt><dd class=\"figure\">3<", figures)
     assert re.search(r"Raised a problem</dt><dd class=\"figure\">1<", figures)
 
