@@ -51,10 +51,23 @@ class DeadlineForm(forms.Form):
         max_length=1000,
         help_text="A deadline is a promise: the reason stays in the history.",
     )
+    customer_reason = CleanTextField(
+        label="What to tell the customer",
+        max_length=300,
+        required=False,
+        help_text="In words for the customer, e.g. “the part is on back order”. Their status "
+        "page shows it beside the new date.",
+        error_messages={
+            "required": "Say why, in words for the customer: they were promised this date."
+        },
+    )
 
-    def __init__(self, *args, org, **kwargs):
+    def __init__(self, *args, org, reachable: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.org = org
+        # A customer who can be written to is owed a reason in their own words (and then a
+        # note); for one who can't, their status page still shows it when given.
+        self.fields["customer_reason"].required = reachable
 
     def clean_due_at(self):
         value: datetime = self.cleaned_data["due_at"]
@@ -95,6 +108,16 @@ class LoopMessageForm(forms.Form):
     subject = CleanTextField(max_length=200)
     body = CleanTextField(
         label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 10})
+    )
+
+
+class LateNoteForm(forms.Form):
+    """A member's note to the customer about a moved deadline: edited, previewed, sent."""
+
+    change = forms.IntegerField(widget=forms.HiddenInput)
+    subject = CleanTextField(max_length=200)
+    body = CleanTextField(
+        label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 6})
     )
 
 

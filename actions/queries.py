@@ -196,7 +196,72 @@ def action_context(*, action: Action) -> dict:
         "interactions": interactions,
         "events": events,
         "loop_messages": loop_messages,
+        "late_change": late_note_pending(action=action, events=events),
     }
+
+
+def late_note_pending(*, action: Action, events: list[ActionEvent]) -> ActionEvent | None:
+    """The deadline change the customer has not yet been told about, if the action is open,
+    the latest change was a member's (not a paused clock) with a reason for the customer, and
+    a linked customer may be written to. ``events`` is the action's history, oldest first."""
+    if not action.is_open:
+        return None
+    changes = [
+        e
+        for e in events
+        if e.kind == ActionEvent.Kind.DEADLINE_CHANGED and e.data.get("from") != e.data.get("to")
+    ]
+    if not changes:
+        return None
+    change = changes[-1]
+    if change.data.get("paused") or not change.data.get("customer_reason"):
+        return None
+    told = any(
+        e.kind == ActionEvent.Kind.EMAIL_OUT and e.data.get("late_note") == change.pk
+        for e in events
+    )
+    if told or not any(Action.may_write_to(link.response.customer) for link in _links(action)):
+        return None
+    return change
+
+
+def _links(action: Action):
+    return action.links.select_related("response__customer")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One move of the date a customer was promised, as their status page tells it."""
+
+    at: datetime
+    to: datetime
+    reason: str
+
+
+def promise_timeline(*, action: Action) -> dict:
+    """For the customer's status page: the date they were first promised and every move of
+    it since, each with its customer-facing reason. One query."""
+    moves = []
+    first = None
+    events = ActionEvent.objects.filter(
+        action=action, kind__in=[ActionEvent.Kind.DEADLINE_CHANGED, ActionEvent.Kind.REOPENED]
+    ).order_by("created_at", "pk")
+    for event in events:
+        data = event.data
+        if first is None and "first_from" in data:
+            # The first promise as first given, before any wait on the customer moved it on.
+            first = datetime.fromisoformat(data["first_from"])
+        to = data.get("due_to") if event.kind == ActionEvent.Kind.REOPENED else data.get("to")
+        if not to or (event.kind == ActionEvent.Kind.DEADLINE_CHANGED and to == data["from"]):
+            continue
+        if data.get("paused"):
+            reason = "We were waiting to hear from you, so the date moved on by that time."
+        elif event.kind == ActionEvent.Kind.REOPENED:
+            reason = "You told us it wasn't sorted, so we're on it again."
+        else:
+            reason = data.get("customer_reason", "")
+        moves.append(Move(at=event.created_at, to=datetime.fromisoformat(to), reason=reason))
+    return {"promised_at": first or action.first_due_at, "moves": moves}
 
 
 def merge_candidates(*, action: Action) -> dict:
@@ -217,3 +282,48 @@ def merge_candidates(*, action: Action) -> dict:
         .order_by("-submitted_at")[:30]
     )
     return {"merge_actions": actions, "merge_responses": responses}
+
+
+# --- The read API (actions.api) -----------------------------------------------------------------
+
+
+def _api_actions(org):
+    return (
+        Action.objects.filter(org=org)
+        .select_related("owner__user", "customer", "touchpoint")
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=ActionEvent.objects.select_related("actor__user").order_by(
+                    "created_at", "id"
+                ),
+            )
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def api_actions_page(*, org, since, until, touchpoint, status, after, limit: int) -> list[Action]:
+    """One page of actions, newest first, after the keyset ``after``: two queries whatever
+    the page (the actions with owner, customer and touchpoint, then their history).
+    ``created_at <= t`` leads the keyset condition so that an index on (org, created_at)
+    bounds the scan."""
+    rows = _api_actions(org)
+    if since:
+        rows = rows.filter(created_at__gte=since)
+    if until:
+        rows = rows.filter(created_at__lt=until)
+    if touchpoint:
+        rows = rows.filter(touchpoint__slug=touchpoint)
+    if status:
+        rows = rows.filter(status=status)
+    if after:
+        when, pk = after
+        rows = rows.filter(Q(created_at__lte=when), Q(created_at__lt=when) | Q(id__lt=pk))
+    return list(rows[:limit])
+
+
+def api_action(*, org, code: str) -> Action | None:
+    """The organisation's action with this code, or None (also for a code that isn't a UUID)."""
+    key = _uuid_or_none(code)
+    return _api_actions(org).filter(code=key).first() if key else None

@@ -14,7 +14,7 @@ from surveys import tokens
 from surveys.models import Response
 
 from . import forms, queries, routing, services
-from .models import Action, ActionResponse, LoopMessage, RoutingRule
+from .models import Action, ActionEvent, ActionResponse, LoopMessage, RoutingRule
 from .services import ActionError
 
 PAGE_SIZE = 25
@@ -76,19 +76,37 @@ def inbox(request):
 
 def _detail_context(request, action, **forms_in_play) -> dict:
     org = request.member.org
+    now = timezone.now()
+    found = queries.action_context(action=action)
+    late_change = found["late_change"]
+    late_note_form = None
+    if late_change is not None:
+        subject, body = services.late_note_draft(
+            action=action, change=late_change, member=request.member
+        )
+        late_note_form = forms.LateNoteForm(
+            initial={"change": late_change.pk, "subject": subject, "body": body}
+        )
     context = {
         "action": action,
         "org": org,
-        "now": timezone.now(),
+        "now": now,
+        # Close to the deadline and not started: time to write to the customer, before the
+        # promise breaks rather than after.
+        "write_prompt": action.status == Action.Status.OPEN
+        and action.reminder_due_at is not None
+        and action.reminder_due_at <= now,
         "note_form": forms.NoteForm(),
         "reassign_form": forms.ReassignForm(org=org, initial={"owner": action.owner}),
-        "deadline_form": forms.DeadlineForm(org=org),
+        "deadline_form": forms.DeadlineForm(org=org, reachable=action.customer_reachable),
+        "late_note_form": late_note_form,
+        "late_recipients": services.late_note_recipients(action) if late_change else [],
         "tags_form": forms.TagsForm(initial={"tags": ", ".join(t.name for t in action.tags.all())}),
         "close_form": forms.CloseForm(),
         "link_form": forms.LinkForm(),
         "statuses": [(s, s.label) for s in Action.OPEN_STATUSES],
         "recipients": services.loop_recipients(action) if not action.is_open else [],
-        **queries.action_context(action=action),
+        **found,
         **queries.merge_candidates(action=action),
     }
     context.update(forms_in_play)
@@ -151,17 +169,66 @@ def reassign(request, code):
 @require_POST
 @member_required
 def deadline(request, code):
+    """Move the deadline; with ``change`` posted, preview or send the note to the customer
+    about a move already made (the action page offers it until it is sent)."""
     action = _get_action_for_member(request, code)
+    if "change" in request.POST:
+        return _late_note(request, action)
+    form = forms.DeadlineForm(
+        request.POST, org=request.member.org, reachable=action.customer_reachable
+    )
+    done = "Deadline changed."
+    if action.customer_reachable:
+        done = "Deadline changed. Now tell the customer: the note is below, ready to edit."
     return _post_form(
         request,
         action,
-        forms.DeadlineForm(request.POST, org=request.member.org),
+        form,
         lambda d: services.action_deadline_change(
-            action=action, actor=request.member, due_at=d["due_at"], reason=d["reason"]
+            action=action,
+            actor=request.member,
+            due_at=d["due_at"],
+            reason=d["reason"],
+            customer_reason=d["customer_reason"],
         ),
         "deadline_form",
-        "Deadline changed.",
+        done,
     )
+
+
+def _late_note(request, action):
+    """The note about a moved deadline: previewed, then queued once per change."""
+    form = forms.LateNoteForm(request.POST)
+    change = None
+    if form.is_valid():
+        change = action.events.filter(
+            pk=form.cleaned_data["change"], kind=ActionEvent.Kind.DEADLINE_CHANGED
+        ).first()
+        if change is None:
+            form.add_error(None, "Choose a deadline change of this action.")
+    if form.is_valid() and request.POST.get("send"):
+        try:
+            with transaction.atomic():
+                told = services.late_note_send(
+                    action=action,
+                    change=change,
+                    actor=request.member,
+                    subject=form.cleaned_data["subject"],
+                    body=form.cleaned_data["body"],
+                    now=timezone.now(),
+                )
+        except ActionError as error:
+            form.add_error(None, str(error))
+        else:
+            if told:
+                messages.success(request, "Your note is on its way.")
+            else:  # a double submit or a retry: the first one already told them
+                messages.info(request, "The customer has already been told about this change.")
+            return redirect(action)
+    context = _detail_context(request, action, late_note_form=form)
+    if form.is_valid():
+        context["late_preview"] = form.cleaned_data
+    return render(request, "actions/detail.html", context, status=200 if form.is_valid() else 400)
 
 
 @require_POST
@@ -425,6 +492,8 @@ def _status_context(invitation) -> dict:
         "response": response,
         "action": action,
         "loop_message": loop_message,
+        # The date they were promised, and every move of it with its reason for them.
+        "promise": queries.promise_timeline(action=action) if action is not None else None,
     }
 
 

@@ -35,7 +35,11 @@ def url(action, suffix=""):
 POSTS = {
     "note/": {"text": "Called the supplier."},
     "reassign/": {"owner": "", "reason": ""},
-    "deadline/": {"due_at": "2099-01-01T10:00", "reason": "Supplier is late."},
+    "deadline/": {
+        "due_at": "2099-01-01T10:00",
+        "reason": "Supplier is late.",
+        "customer_reason": "the part is late",
+    },
     "status/": {"status": "in_progress"},
     "tags/": {"tags": "stock"},
     "close/": {"status": "done", "resolution": "Ordered more."},
@@ -126,14 +130,26 @@ def test_changing_the_deadline_needs_a_reason(teammate_client, action):
     assert response.status_code == 400
     action.refresh_from_db()
     assert action.due_at == before
+    # The customer can be emailed, so they are owed a reason in their own words too.
     response = teammate_client.post(
         url(action, "deadline/"), {"due_at": "2099-03-02T10:00", "reason": "Supplier late."}
+    )
+    assert response.status_code == 400
+    assert "in words for the customer" in response.text
+    response = teammate_client.post(
+        url(action, "deadline/"),
+        {
+            "due_at": "2099-03-02T10:00",
+            "reason": "Supplier late.",
+            "customer_reason": "the part is on back order",
+        },
     )
     assert response.status_code == 302
     action.refresh_from_db()
     assert action.due_at.isoformat() == "2099-03-02T10:00:00+00:00"  # London in winter = UTC
     event = action.events.get(kind=ActionEvent.Kind.DEADLINE_CHANGED)
     assert event.text == "Supplier late." and event.data["from"] == before.isoformat()
+    assert event.data["customer_reason"] == "the part is on back order"
     assert action.first_due_at == before
 
 
