@@ -145,6 +145,8 @@ def inbound_event_record(
     """
     if org is None and outgoing is not None:
         org = outgoing.org
+    if inbound_address is not None and inbound_address.pk is None:
+        inbound_address = None  # a VERP address: it names its email, and has no row
     event = InboundEvent(
         org=org,
         source=_clean(source, 40),

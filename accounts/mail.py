@@ -29,6 +29,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, InvalidMailer, mailers
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -172,13 +173,18 @@ def _sending_domain() -> str:
     return address.rpartition("@")[2] or "heard.invalid"
 
 
-def _message(outgoing: OutgoingEmail) -> EmailMultiAlternatives:
+def _message(outgoing: OutgoingEmail, *, verp: bool = False) -> EmailMultiAlternatives:
+    """The message for one outbox row. With ``verp`` the envelope sender is the email's own
+    bounce address (the From header stays the business's), so a delivery status notification
+    from any mail server names the email it is about."""
     headers = {"Message-ID": message_id(outgoing.key)}
     headers.update(outgoing.headers)
+    if verp:
+        headers["From"] = outgoing.from_email
     message = OutboxMessage(
         subject=outgoing.subject,
         body=outgoing.body_text,
-        from_email=outgoing.from_email,
+        from_email=outgoing.bounce_address() if verp else outgoing.from_email,
         to=[outgoing.to],
         reply_to=[outgoing.reply_to] if outgoing.reply_to else None,
         headers=headers,
@@ -312,12 +318,18 @@ def _mark_failed(outgoing: OutgoingEmail, claim: str, error: str, now: datetime)
     )
 
 
+def _speaks_smtp(connection) -> bool:
+    """Only an SMTP session has an envelope sender of its own to set. A provider's API
+    reports bounces through its webhooks instead (and some refuse a custom envelope)."""
+    return isinstance(connection, SmtpBackend)
+
+
 def _send_one(outgoing: OutgoingEmail, connection) -> str:
     """Hand one message to the provider. Return "" when it went out, else the error."""
     try:
         # Straight to the connection: a message built with one costs a deprecation check
         # that walks the stack, on every email.
-        message = _message(outgoing)
+        message = _message(outgoing, verp=_speaks_smtp(connection))
         connection.send_messages([message])
     except Exception as exc:  # the provider's failure is recorded on the row, not raised
         log.warning("Email %s failed: %s", outgoing.key, exc)

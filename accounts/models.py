@@ -17,6 +17,15 @@ HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6f5c.")
 TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
 
+def _derived_token(message: str, size: int = 20) -> str:
+    """``size`` bytes of HMAC-SHA256 under SECRET_KEY as lower-case base32 (mail systems may
+    change the case of an address's local part on the way back)."""
+    from django.utils.crypto import salted_hmac
+
+    digest = salted_hmac("heard.inbound", message, algorithm="sha256").digest()[:size]
+    return base64.b32encode(digest).decode().lower()
+
+
 def _hash_secret(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -342,6 +351,30 @@ class OutgoingEmail(models.Model):
     def __str__(self):
         return f"{self.kind} to {self.to}: {self.subject}"
 
+    # The bounce token: 5 bytes of the row's id and 15 of an HMAC of id and key, in the
+    # 32 base32 characters of InboundAddress.LOCAL_PART. Stateless, so a bounce address costs
+    # no row per email, and 120 bits of MAC can't be guessed to mark someone else's email.
+    def bounce_token(self) -> str:
+        mac = _derived_token(f"bounce:{self.pk}:{self.key}", size=15)
+        return base64.b32encode(self.pk.to_bytes(5, "big")).decode().lower() + mac
+
+    def bounce_address(self) -> str:
+        """This email's own envelope sender (VERP): a bounce sent to it names this email."""
+        from django.conf import settings
+
+        return f"b-{self.bounce_token()}@{settings.INBOUND_DOMAIN}"
+
+    @classmethod
+    def from_bounce_token(cls, token: str) -> "OutgoingEmail | None":
+        try:
+            pk = int.from_bytes(base64.b32decode(token[:8].upper()), "big")
+        except ValueError:
+            return None
+        outgoing = cls.objects.select_related("org").filter(pk=pk).first()
+        if outgoing is None or not secrets.compare_digest(outgoing.bounce_token(), token):
+            return None
+        return outgoing
+
     @property
     def delivery_state(self) -> str:
         """queued, sent, delivered, bounced, complained or failed: the furthest fact known.
@@ -423,6 +456,20 @@ class InboundAddress(models.Model):
         return row, f"{cls.PREFIXES[purpose]}-{token}@{settings.INBOUND_DOMAIN}"
 
     @classmethod
+    def derived(cls, *, org, purpose: str, target: str) -> tuple["InboundAddress", str]:
+        """The address that always stands for ``target`` (an invitation's or an action's
+        code), and its row, unsaved: save it with ``bulk_create(…, ignore_conflicts=True)``.
+
+        The token is an HMAC of the target under SECRET_KEY: every email about the same thing
+        carries the same address without a lookup, and it is as unguessable as a random one.
+        """
+        from django.conf import settings
+
+        token = _derived_token(f"inbound-address:{purpose}:{target}")
+        row = cls(org=org, purpose=purpose, target=str(target), token_hash=_hash_secret(token))
+        return row, f"{cls.PREFIXES[purpose]}-{token}@{settings.INBOUND_DOMAIN}"
+
+    @classmethod
     def resolve(cls, address: str) -> "InboundAddress | None":
         """The live row an address on INBOUND_DOMAIN stands for, or None."""
         from django.conf import settings
@@ -434,6 +481,11 @@ class InboundAddress(models.Model):
         match = cls.LOCAL_PART.match(local)
         if not match:
             return None
+        if match.group(1) == "b":
+            # A message's envelope sender (VERP) names its email itself: no row to look up.
+            outgoing = OutgoingEmail.from_bounce_token(match.group(2))
+            if outgoing is not None:
+                return cls(org=outgoing.org, purpose=cls.Purpose.BOUNCE, outgoing=outgoing)
         row = (
             cls.objects.select_related("org", "outgoing")
             .filter(token_hash=_hash_secret(match.group(2)), revoked_at=None)
