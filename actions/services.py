@@ -634,7 +634,11 @@ def loop_recipients(action: Action) -> list[Response]:
     return [
         link.response
         for link in links
-        if link.response_id not in told and link.response.customer.bounced_at is None
+        if link.response_id not in told
+        and link.response.customer.bounced_at is None
+        # An answer through a public link whose customer gave (or confirmed) no address has
+        # nobody to write to: the action still closes, the loop just has no email.
+        and link.response.customer.email
     ]
 
 

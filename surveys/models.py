@@ -19,6 +19,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_public_code() -> str:
+    """A touchpoint's public link code (/t/<code>/): 96 random bits, short enough to type
+    from a poster, too many to find links by trying."""
+    return secrets.token_urlsafe(12)
+
+
 # A word that reads like a host name ("example.net", "shop.co.uk"): never a person's name.
 _HOST_LIKE = re.compile(r"(?:[^\W_][\w-]*\.)+[^\W\d_]{2,}\.?", re.IGNORECASE)
 
@@ -60,11 +66,22 @@ class Customer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["org", "email"], name="customer_unique_email_per_org")
+            # A customer who answered through a public link and gave no address (or hasn't
+            # confirmed it yet) has none: each such answer gets its own row, because nothing
+            # says two anonymous answers came from the same person.
+            models.UniqueConstraint(
+                fields=["org", "email"],
+                condition=~Q(email=""),
+                name="customer_unique_email_per_org",
+            )
         ]
 
     def __str__(self):
-        return self.email
+        return self.email or self.public_name
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.email
 
     @property
     def first_name(self) -> str:
@@ -172,6 +189,14 @@ class Touchpoint(models.Model):
         Survey, models.SET_NULL, null=True, blank=True, related_name="touchpoints"
     )
     send_delay_minutes = models.PositiveIntegerField(default=60)
+    # The public link /t/<code>/ (poster, website, kiosk). Rotating it retires the old code
+    # (RetiredPublicCode), which then answers 410 rather than opening the survey.
+    public_code = models.CharField(max_length=32, unique=True, default=new_public_code)
+    public_daily_cap = models.PositiveIntegerField(
+        default=200,
+        help_text="Answers through the public link per day before the rest are held for you "
+        "to review (you get one email that day).",
+    )
     default_owner = models.ForeignKey(
         Membership, models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -189,6 +214,22 @@ class Touchpoint(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def takes_public_answers(self) -> bool:
+        return self.active and self.survey_id is not None and self.survey.active
+
+
+class RetiredPublicCode(models.Model):
+    """A touchpoint's replaced public link: kept so a printed poster says "replaced" (410)
+    instead of "not found", and so the code is never handed out again."""
+
+    code = models.CharField(max_length=32, unique=True)
+    touchpoint = models.ForeignKey(Touchpoint, models.CASCADE, related_name="retired_codes")
+    retired_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.code} (retired)"
+
 
 class Interaction(models.Model):
     """One moment a customer was served: the event a survey asks about."""
@@ -198,6 +239,7 @@ class Interaction(models.Model):
         CSV = "csv", "CSV upload"
         FORM = "form", "Form"
         DEMO = "demo", "Demo data"
+        PUBLIC = "public", "Public link"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="interactions")
@@ -246,6 +288,10 @@ class Invitation(models.Model):
         SENT = "sent", "Sent"
         SKIPPED = "skipped", "Not sent"
         FAILED = "failed", "Failed"
+        # Never emailed: the customer came in through a public link (surveys/public.py). The
+        # row is their key, as for everyone else: its token opens their status page once
+        # they confirm an address, and the wall and figures find the touchpoint through it.
+        PUBLIC = "public", "Answered through a public link"
 
     class SkipReason(models.TextChoices):
         OPTED_OUT = "opted_out", "The customer unsubscribed"
@@ -327,7 +373,29 @@ class Invitation(models.Model):
 
 
 class Response(models.Model):
-    """A customer's answers to one invitation, their own words, and their consent."""
+    """A customer's answers to one invitation, their own words, and their consent.
+
+    An answer through a public link (a poster, the website, a kiosk) has an invitation too, of
+    status PUBLIC, never emailed: one row per answer, with its interaction and an anonymous
+    customer (no address until its owner confirms one). That keeps one shape for every
+    response, so routing, the inbox, the action page, the figures, the wall and the customer's
+    status page read them all alike; ``channel`` says which door it came through.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        LINK = "link", "Link"
+        QR = "qr", "QR code"
+        WEBSITE = "website", "Website"
+        KIOSK = "kiosk", "Kiosk"
+
+    class Held(models.TextChoices):
+        # Held answers are stored with no ``submitted_at``: routing, figures and the wall see
+        # only submitted ones, and an owner releasing one submits it then.
+        DAILY_CAP = "daily_cap", "Over the touchpoint's daily limit"
+        HONEYPOT = "honeypot", "A field people can't see was filled in"
+        TOO_FAST = "too_fast", "Sent faster than a person could read the page"
+        STALE_FORM = "stale_form", "The page's timestamp was missing, forged or a day old"
 
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="responses")
     invitation = models.OneToOneField(Invitation, models.CASCADE, related_name="response")
@@ -339,12 +407,24 @@ class Response(models.Model):
     verbatim = models.TextField(blank=True, max_length=MAX_TEXT)
     consent_to_quote = models.BooleanField(default=False)
     consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    held_reason = models.CharField(max_length=20, choices=Held.choices, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        Membership, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     objects = OrgQuerySet.as_manager()
 
     class Meta:
         indexes = [
             models.Index(fields=["org", "-submitted_at"], name="response_org_submitted"),
+            # The touchpoint page's "held for review" list: held and not yet released.
+            models.Index(
+                fields=["org", "-created_at"],
+                name="response_held",
+                condition=~Q(held_reason="") & Q(released_at=None),
+            ),
         ]
 
     def __str__(self):
@@ -353,6 +433,32 @@ class Response(models.Model):
     @property
     def may_quote(self) -> bool:
         return self.consent_to_quote and self.consent_withdrawn_at is None
+
+    @property
+    def is_held(self) -> bool:
+        return bool(self.held_reason) and self.released_at is None
+
+
+class HearBack(models.Model):
+    """An address a customer gave on a public page to hear what happens to their feedback.
+
+    Nothing but the one confirmation email goes to it until its owner presses "Confirm" on
+    the page that email links to: so nobody can sign someone else up. Confirmed, it becomes
+    the response's customer's address, and they hear back like an emailed customer.
+    """
+
+    response = models.OneToOneField(Response, models.CASCADE, related_name="hear_back")
+    email = models.EmailField()
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Hear back for response {self.response_id}"
+
+    def is_expired(self, now) -> bool:
+        return self.confirmed_at is None and self.expires_at <= now
 
 
 #: A rating at or below this is a complaint: it opens an action and counts as a problem.

@@ -205,9 +205,31 @@ def invitations_for_org(org, status: str = ""):
     rows = Invitation.objects.for_org(org).select_related(
         "customer", "interaction__touchpoint", "interaction__staff__user", "response"
     )
-    if status:
-        rows = rows.filter(status=status)
+    # The page is about the emails Heard sends; answers through a public link are listed only
+    # when asked for by their status.
+    public = Invitation.Status.PUBLIC
+    rows = rows.filter(status=status) if status else rows.exclude(status=public)
     return rows.order_by("-created_at", "-id")
+
+
+#: The most held answers the touchpoint page lists at once (the oldest wait for the newest).
+HELD_SHOWN = 50
+
+
+def held_responses(touchpoint: Touchpoint) -> list[Response]:
+    """Answers through the public link held for review (the daily cap, a honeypot, a form
+    sent too fast), newest first, with their answers: the owner sees every one."""
+    return list(
+        Response.objects.filter(
+            org=touchpoint.org_id,
+            invitation__interaction__touchpoint=touchpoint,
+            released_at=None,
+        )
+        .exclude(held_reason="")
+        .select_related("invitation", "customer")
+        .prefetch_related(Prefetch("answers", Answer.objects.select_related("question")))
+        .order_by("-created_at", "-pk")[:HELD_SHOWN]
+    )
 
 
 def invitation_counts(org) -> dict[str, int]:

@@ -5,13 +5,18 @@ surveys, saving a customer's answers, unsubscribing. The sweep that sends the in
 Everything here takes ``now`` (or reads ``timezone.now()`` once) and passes it down.
 """
 
+import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
-from accounts.models import Organisation
+from accounts.mail import email_queue
+from accounts.models import Membership, Organisation
 
 from .ingest import InteractionInput
 from .library import TemplateQuestion
@@ -19,12 +24,16 @@ from .models import (
     MAX_QUESTIONS,
     Answer,
     Customer,
+    HearBack,
     Interaction,
     Invitation,
     Question,
     Response,
+    RetiredPublicCode,
     Survey,
     SurveyVersion,
+    Touchpoint,
+    new_public_code,
 )
 from .signals import response_submitted
 
@@ -389,3 +398,268 @@ def customer_unsubscribe(*, customer: Customer, now: datetime) -> bool:
 
 def customer_resubscribe(*, customer: Customer) -> None:
     Customer.objects.filter(pk=customer.pk).update(opted_out_at=None)
+
+
+# --- Public links (a poster, the website, a kiosk) --------------------------------------------
+
+#: How long a volunteered address waits for its owner to confirm it.
+HEAR_BACK_DAYS = 7
+
+
+def touchpoint_public_code_rotate(*, touchpoint: Touchpoint, now: datetime) -> str:
+    """Give the touchpoint a new public link; the old one answers 410 "replaced" from now on
+    (a poster that was photographed or a link that leaked stops working). Returns the code."""
+    with transaction.atomic():
+        locked = Touchpoint.objects.select_for_update().get(pk=touchpoint.pk)
+        RetiredPublicCode.objects.create(code=locked.public_code, touchpoint=locked, retired_at=now)
+        locked.public_code = new_public_code()
+        locked.save(update_fields=["public_code"])
+    touchpoint.public_code = locked.public_code
+    return locked.public_code
+
+
+def _public_today_count(touchpoint: Touchpoint, now: datetime) -> int:
+    """Public answers to the touchpoint since the business's local midnight that count
+    against its daily cap: accepted ones and ones already held by the cap (flagged spam
+    doesn't use up the day's allowance of real answers)."""
+    tz = touchpoint.org.tz
+    midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tzinfo=tz)
+    return (
+        Response.objects.filter(
+            invitation__interaction__touchpoint=touchpoint,
+            created_at__gte=midnight,
+            held_reason__in=["", Response.Held.DAILY_CAP],
+        )
+        .exclude(channel=Response.Channel.EMAIL)
+        .count()
+    )
+
+
+def _cap_notice_queue(touchpoint: Touchpoint, now: datetime) -> None:
+    """Tell the owners once per local day that answers are being held."""
+    org = touchpoint.org
+    day = now.astimezone(org.tz).date().isoformat()
+    page = settings.SITE_URL + reverse("surveys:touchpoint", args=[touchpoint.code])
+    for owner in org.memberships.filter(role=Membership.Role.OWNER).select_related("user"):
+        email_queue(
+            key=f"public-cap:{touchpoint.pk}:{day}:{owner.pk}",
+            kind="public-cap",
+            to=owner.user.email,
+            template="public-cap",
+            org=org,
+            context={"touchpoint": touchpoint, "cap": touchpoint.public_daily_cap, "page": page},
+        )
+
+
+def _hear_back_key(org_id: int, email: str, now: datetime) -> str:
+    # One confirmation email per address, business and day, however many answers name it:
+    # the public form can't be used to flood someone's inbox. Its link confirms them all.
+    digest = hashlib.sha256(email.encode()).hexdigest()[:24]
+    return f"public-confirm:{org_id}:{digest}:{now.date().isoformat()}"
+
+
+def public_response_record(
+    *,
+    touchpoint: Touchpoint,
+    version: SurveyVersion,
+    answers: dict[Question, dict],
+    verbatim: str,
+    consent: bool,
+    name: str,
+    email: str,
+    channel: str,
+    held_reason: str = "",
+    now: datetime,
+) -> Response:
+    """Store answers given through the touchpoint's public link, however they look.
+
+    Each answer gets its own interaction, anonymous customer and never-emailed invitation
+    (``Invitation.Status.PUBLIC``; see ``Response``). ``held_reason`` (a honeypot filled, a
+    form sent too fast) or the touchpoint's daily cap holds it for an owner's review: stored,
+    listed on the touchpoint's page, but not submitted, so nothing routes or counts it until
+    an owner releases it. An ``email`` gets one confirmation email and nothing else.
+    """
+    org = touchpoint.org
+    with transaction.atomic():
+        # The touchpoint's lock makes the day's count and this answer one step: a burst of
+        # parallel posts can't all slip under the cap.
+        list(Touchpoint.objects.select_for_update().filter(pk=touchpoint.pk).values("pk"))
+        if not held_reason and _public_today_count(touchpoint, now) >= touchpoint.public_daily_cap:
+            held_reason = Response.Held.DAILY_CAP
+        customer = Customer.objects.create(org=org, email="", name=name, created_at=now)
+        interaction = Interaction.objects.create(
+            org=org,
+            customer=customer,
+            touchpoint=touchpoint,
+            occurred_at=now,
+            source=Interaction.Source.PUBLIC,
+            created_at=now,
+        )
+        invitation = Invitation.objects.create(
+            org=org,
+            interaction=interaction,
+            customer=customer,
+            survey_version=version,
+            status=Invitation.Status.PUBLIC,
+            due_at=now,
+            # The customer's pages (status, changing answers) stay open as long as an emailed
+            # customer's would.
+            expires_at=now + timedelta(days=org.invitation_expiry_days),
+            created_at=now,
+        )
+        response = Response.objects.create(
+            org=org,
+            invitation=invitation,
+            survey_version=version,
+            customer=customer,
+            created_at=now,
+            submitted_at=None if held_reason else now,
+            verbatim=verbatim,
+            consent_to_quote=consent,
+            channel=channel,
+            held_reason=held_reason,
+        )
+        Answer.objects.bulk_create(
+            [
+                Answer(response=response, question=question, answered_at=now, **fields)
+                for question, fields in answers.items()
+            ]
+        )
+        if email:
+            hear_back = HearBack.objects.create(
+                response=response,
+                email=email,
+                created_at=now,
+                expires_at=now + timedelta(days=HEAR_BACK_DAYS),
+            )
+            email_queue(
+                key=_hear_back_key(org.pk, email, now),
+                kind="public-confirm",
+                to=email,
+                template="public-confirm",
+                org=org,
+                context={
+                    "confirm_url": settings.SITE_URL
+                    + reverse("surveys:hear_back", args=[hear_back.token]),
+                    "days": HEAR_BACK_DAYS,
+                },
+            )
+        if held_reason == Response.Held.DAILY_CAP:
+            _cap_notice_queue(touchpoint, now)
+        if not held_reason:
+            response_id = response.pk
+            transaction.on_commit(
+                lambda: response_submitted.send(
+                    sender=Response, response_id=response_id, changed=False
+                )
+            )
+    return response
+
+
+def response_release(*, response: Response, member: Membership, now: datetime) -> bool:
+    """An owner lets a held answer through: it is submitted now, so routing and the figures
+    take it from here. False when it was not held (or already released)."""
+    with transaction.atomic():
+        released = (
+            Response.objects.filter(pk=response.pk, org=member.org_id, released_at=None)
+            .exclude(held_reason="")
+            .update(released_at=now, released_by=member, submitted_at=now)
+        )
+        if released:
+            response_id = response.pk
+            transaction.on_commit(
+                lambda: response_submitted.send(
+                    sender=Response, response_id=response_id, changed=False
+                )
+            )
+    return bool(released)
+
+
+def hear_back_confirm(
+    *, hear_back: HearBack, status_url: Callable[[str], str], now: datetime
+) -> list[Response]:
+    """The address's owner confirmed, from the page the confirmation email links to: every
+    answer to this business still waiting on this address now belongs to a customer with it.
+
+    The address joins the answer's anonymous customer, or, when the business already has a
+    customer with that address, the answer moves to that customer (their opt-outs and
+    bounces then hold for it too). The customer is then emailed the link to their status
+    page (``status_url(token)``: surveys doesn't name a higher floor's page itself); from
+    here they hear back exactly like an emailed customer. Returns the responses confirmed.
+    """
+    org_id = hear_back.response.org_id
+    with transaction.atomic():
+        pending = list(
+            HearBack.objects.select_for_update()
+            .filter(
+                response__org_id=org_id,
+                email=hear_back.email,
+                confirmed_at=None,
+                expires_at__gt=now,
+            )
+            .select_related("response__customer", "response__invitation__interaction")
+            .order_by("created_at", "pk")
+        )
+        known = Customer.objects.filter(org_id=org_id, email=hear_back.email).first()
+        confirmed = []
+        for each in pending:
+            response = each.response
+            anonymous = response.customer
+            if known is None:
+                anonymous.email = each.email
+                anonymous.save(update_fields=["email"])
+                known = anonymous
+            elif known.pk != anonymous.pk:
+                if anonymous.name and not known.name:
+                    Customer.objects.filter(pk=known.pk).update(name=anonymous.name)
+                Response.objects.filter(pk=response.pk).update(customer=known)
+                Interaction.objects.filter(pk=response.invitation.interaction_id).update(
+                    customer=known
+                )
+                Invitation.objects.filter(pk=response.invitation_id).update(customer=known)
+                response.customer = known
+            each.confirmed_at = now
+            each.save(update_fields=["confirmed_at"])
+            confirmed.append(response)
+        if confirmed:
+            org = confirmed[0].org
+            email_queue(
+                key=f"public-confirmed:{hear_back.pk}",
+                kind="public-confirmed",
+                to=hear_back.email,
+                template="public-confirmed",
+                org=org,
+                context={
+                    "customer": known,
+                    "links": [
+                        settings.SITE_URL + status_url(r.invitation.token) for r in confirmed
+                    ],
+                },
+            )
+    return confirmed
+
+
+def _response_hook(invitation: Invitation, response: Response, answers: dict, now) -> None:
+    """``response.created`` for webhooks and chat (README, "Webhooks and chat"): the answers
+    saved so far and the customer's words, never their address."""
+    interaction = invitation.interaction
+    touchpoint = interaction.touchpoint
+    data = {
+        "invitation": str(invitation.code),
+        "reference": interaction.reference,
+        "submitted_at": response.submitted_at,
+        "verbatim": response.verbatim,
+        "consent_to_quote": response.consent_to_quote,
+        "answers": [
+            {"question": question.text, "kind": question.kind, **fields}
+            for question, fields in answers.items()
+        ],
+        "touchpoint": {
+            "code": str(touchpoint.code),
+            "slug": touchpoint.slug,
+            "name": touchpoint.name,
+        },
+    }
+    org_event_record(
+        org=invitation.org, type="response.created", payload={"response": data}, now=now
+    )

@@ -13,6 +13,25 @@ urlpatterns = [
     path("surveys/import/", views.csv_import, name="csv_import"),
     path("surveys/touchpoints/new/", views.touchpoint_new, name="touchpoint_new"),
     path("surveys/touchpoints/<uuid:code>/", views.touchpoint_edit, name="touchpoint"),
+    path(
+        "surveys/touchpoints/<uuid:code>/qr.svg",
+        views.touchpoint_qr,
+        {"kind": "svg"},
+        name="touchpoint_qr_svg",
+    ),
+    path(
+        "surveys/touchpoints/<uuid:code>/qr.png",
+        views.touchpoint_qr,
+        {"kind": "png"},
+        name="touchpoint_qr_png",
+    ),
+    path("surveys/touchpoints/<uuid:code>/poster/", views.touchpoint_poster, name="poster"),
+    path("surveys/touchpoints/<uuid:code>/rotate/", views.touchpoint_rotate, name="rotate"),
+    path(
+        "surveys/touchpoints/<uuid:code>/held/<uuid:invitation_code>/release/",
+        views.held_release,
+        name="held_release",
+    ),
     path("surveys/<uuid:code>/", views.survey_detail, name="survey"),
     path("surveys/<uuid:code>/questions/", views.question_add, name="question_add"),
     path("surveys/<uuid:code>/questions/<uuid:key>/", views.question_edit, name="question_edit"),
@@ -35,6 +54,10 @@ urlpatterns = [
     path("s/<str:token>/", views.survey_page, name="page"),
     path("s/<str:token>/thanks/", views.thanks, name="thanks"),
     path("s/<str:token>/unsubscribe/", views.unsubscribe, name="unsubscribe"),
+    # The public link: anyone may answer (a QR poster, the website, a kiosk by the door).
+    path("t/hear-back/<str:token>/", views.hear_back, name="hear_back"),
+    path("t/<str:code>/", views.public_page, name="public"),
+    path("t/<str:code>/thanks/", views.public_thanks, name="public_thanks"),
     # The ingest API.
     path("api/v1/interactions", api.interactions, name="api_interactions"),
     path("api/v1/interactions/batch", api.interactions_batch, name="api_interactions_batch"),

@@ -1,22 +1,28 @@
 from datetime import timedelta
+from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.core.validators import validate_email
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.csp import CSP
-from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.utils.safestring import mark_safe
+from django.views.decorators.clickjacking import xframe_options_exempt, xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import owner_required
 from accounts.mail import render_email
+from accounts.text import is_storable
 
-from . import queries, sending, services, tokens
+from . import public, queries, sending, services, tokens
 from .forms import (
     CsvUploadForm,
     QuestionForm,
@@ -33,9 +39,12 @@ from .models import (
     MAX_QUESTIONS,
     MAX_TEXT,
     Answer,
+    HearBack,
     Interaction,
     Invitation,
     Question,
+    Response,
+    RetiredPublicCode,
     Survey,
     Touchpoint,
 )
@@ -456,8 +465,6 @@ def survey_preview_email(request, code):
 )
 def survey_preview_email_html(request, code):
     # Emails need inline styles; this page allows them and nothing else (no scripts at all).
-    from django.http import HttpResponse
-
     survey = _get_survey_for_member(request, code)
     _subject, _text, html = _preview_email(request, survey)
     return HttpResponse(html)
@@ -486,8 +493,88 @@ def touchpoint_edit(request, code):
         messages.success(request, "Touchpoint saved.")
         return redirect("surveys:index")
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "touchpoint": touchpoint}
+    context = {"form": form, "touchpoint": touchpoint, **_doors_context(touchpoint)}
     return render(request, "surveys/touchpoint_form.html", context, status=status)
+
+
+def _doors_context(touchpoint: Touchpoint) -> dict:
+    """The touchpoint page's "other doors in": its link, QR code, snippets and held answers."""
+    return {
+        "public_url": public.public_url(touchpoint),
+        "qr_url": public.public_url(touchpoint, "qr"),
+        "kiosk_url": public.kiosk_url(touchpoint),
+        "website_snippet": public.website_snippet(touchpoint),
+        "iframe_snippet": public.iframe_snippet(touchpoint),
+        "held": queries.held_responses(touchpoint),
+    }
+
+
+@owner_required
+@require_GET
+def touchpoint_qr(request, code, kind):
+    touchpoint = _get_touchpoint_for_member(request, code)
+    if kind == "svg":
+        body, content_type = public.qr_svg(touchpoint), "image/svg+xml"
+    else:
+        body, content_type = public.qr_png(touchpoint), "image/png"
+    answer = HttpResponse(body, content_type=content_type)
+    answer["Content-Disposition"] = f'attachment; filename="qr-{touchpoint.slug}.{kind}"'
+    return answer
+
+
+@owner_required
+@require_GET
+def touchpoint_poster(request, code):
+    touchpoint = _get_touchpoint_for_member(request, code)
+    size = "a5" if request.GET.get("size") == "a5" else "a4"
+    context = {
+        "touchpoint": touchpoint,
+        "org": touchpoint.org,
+        "size": size,
+        # Inline, so the printed page never waits on a second request (and it takes the
+        # business's colour); the SVG is segno's own markup, not text anyone typed.
+        "qr": mark_safe(public.qr_svg(touchpoint, dark=_brand_or_black(touchpoint.org)).decode()),
+        "short_url": public.public_url(touchpoint).split("://", 1)[-1],
+    }
+    return render(request, "surveys/poster.html", context)
+
+
+def _brand_or_black(org) -> str:
+    # A QR code needs strong contrast to scan: the brand colour only when it is dark enough.
+    colour = org.brand_colour or ""
+    if len(colour) == 7 and colour.startswith("#"):
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        if 0.299 * r + 0.587 * g + 0.114 * b < 110:
+            return colour
+    return "#000000"
+
+
+@owner_required
+@require_POST
+def touchpoint_rotate(request, code):
+    touchpoint = _get_touchpoint_for_member(request, code)
+    services.touchpoint_public_code_rotate(touchpoint=touchpoint, now=timezone.now())
+    messages.success(
+        request,
+        "New link made. The old one now says it has been replaced: reprint your QR poster "
+        "and update the snippet on your website.",
+    )
+    return redirect("surveys:touchpoint", code=touchpoint.code)
+
+
+@owner_required
+@require_POST
+def held_release(request, code, invitation_code):
+    touchpoint = _get_touchpoint_for_member(request, code)
+    response = get_object_or_404(
+        Response,
+        org=request.member.org,
+        invitation__code=invitation_code,
+        invitation__interaction__touchpoint=touchpoint,
+    )
+    if services.response_release(response=response, member=request.member, now=timezone.now()):
+        messages.success(request, "Let through: it is routed like any other answer.")
+    return redirect("surveys:touchpoint", code=touchpoint.code)
 
 
 @owner_required
@@ -601,3 +688,195 @@ def _check_csv_rows(rows, lookups) -> list[dict]:
             errors = [f"{field}: {'; '.join(msgs)}" for field, msgs in exc.errors.items()]
         checked.append({"number": number, "row": row, "item": item, "errors": errors})
     return checked
+
+
+# --- The public link: /t/<code>/ (QR poster, website, kiosk) -----------------------------------
+
+
+def _frameable(view):
+    """Any site may frame this page (the website snippet): no X-Frame-Options, and the
+    site-wide CSP with frame-ancestors opened to every origin. Everything else stays
+    unframeable."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        config = {**settings.SECURE_CSP, "frame-ancestors": ["*"]}
+        return csp_override(config)(view)(request, *args, **kwargs)
+
+    return xframe_options_exempt(wrapper)
+
+
+def _private(answer: HttpResponse) -> HttpResponse:
+    # Kiosk or not, what a customer typed must not be kept by a shared tablet's browser or a
+    # proxy, nor come back with Back.
+    answer["Cache-Control"] = "no-store"
+    return answer
+
+
+def _public_touchpoint(request, code):
+    """(touchpoint, None) for a live code; (None, page) for a replaced (410) or unknown one
+    (404, counted against the address like any wrong customer link)."""
+    touchpoint = (
+        Touchpoint.objects.select_related("org", "survey").filter(public_code=code).first()
+        if code and len(code) <= 32
+        else None
+    )
+    if touchpoint is not None:
+        return touchpoint, None
+    retired = RetiredPublicCode.objects.select_related("touchpoint__org").filter(code=code).first()
+    if retired is not None:
+        page = tokens.gone_page(
+            request, "surveys/public_replaced.html", {"org": retired.touchpoint.org}
+        )
+        return None, _private(page)
+    return None, tokens.miss_page(request)
+
+
+def _public_query(kiosk: bool, via: str) -> str:
+    if kiosk:
+        return "?kiosk=1"
+    return f"?via={via}" if via != Response.Channel.LINK else ""
+
+
+def _hear_back_fields(data) -> tuple[str, str, dict]:
+    """The optional name and address to hear back at, checked; (name, email, errors)."""
+    name = " ".join(data.get("name", "").split())[:150]
+    email = data.get("email", "").strip().lower()
+    errors = {}
+    if name and not is_storable(name):
+        errors["name"] = "Your name contains a character we can't store; remove it."
+    if email:
+        try:
+            if len(email) > 254:  # the longest address mail can carry (RFC 5321)
+                raise ValidationError("too long")
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = "That doesn't look like an email address. Leave it empty if you like."
+    return name, email, errors
+
+
+@csrf_exempt  # framed on other sites, where browsers send no cookies; anonymous: no session to
+# ride on. The signed page stamp, the honeypot and the rate limits stand in for the token.
+@require_http_methods(["GET", "HEAD", "POST"])
+@_frameable
+def public_page(request, code):
+    touchpoint, page = _public_touchpoint(request, code)
+    if page is not None:
+        return page
+    kiosk = request.GET.get("kiosk") == "1"
+    via = public.channel_of(request, kiosk)
+    context = {"org": touchpoint.org, "touchpoint": touchpoint, "kiosk": kiosk}
+    if not touchpoint.takes_public_answers:
+        return _private(render(request, "surveys/public_closed.html", context))
+    version = touchpoint.survey.current_version()
+    questions = list(version.questions.all()) if version else []
+    now = timezone.now()
+    context |= {
+        "version": version,
+        "total": len(questions),
+        "post_url": reverse("surveys:public", args=[code]) + _public_query(kiosk, via),
+        "stamp": public.form_stamp(touchpoint=touchpoint, now=now),
+        "honeypot": public.HONEYPOT,
+        "max_text": MAX_TEXT,
+        "max_text_label": f"{MAX_TEXT:,}",
+    }
+    if request.method != "POST":
+        context["items"] = _page_items(questions, {})
+        return _private(render(request, "surveys/public_page.html", context))
+    if retry_after := public.post_over_limit(request, touchpoint):
+        answer = render(request, "surveys/public_too_many.html", context, status=429)
+        answer["Retry-After"] = str(retry_after)
+        return _private(answer)
+    form = SurveyAnswerForm(request.POST, questions)
+    name, email, contact_errors = _hear_back_fields(request.POST)
+    if not form.is_valid() or contact_errors:
+        context |= {
+            "items": _page_items(questions, {}, request.POST, form.errors),
+            "form_errors": {**form.errors, **contact_errors},
+            "verbatim_error": form.errors.get("verbatim", ""),
+            "verbatim": request.POST.get("verbatim", ""),
+            "consent": form.consent,
+            "name": name,
+            "email": request.POST.get("email", "")[:254],
+            "contact_errors": contact_errors,
+            # The time on the page counts from when it was first opened.
+            "stamp": request.POST.get("stamp", "")[:200],
+        }
+        return _private(render(request, "surveys/public_page.html", context, status=400))
+    services.public_response_record(
+        touchpoint=touchpoint,
+        version=version,
+        answers=form.answers,
+        verbatim=form.verbatim,
+        consent=form.consent,
+        name=name,
+        email=email,
+        channel=via,
+        held_reason=public.held_reason_for(request.POST, touchpoint=touchpoint, now=now),
+        now=now,
+    )
+    # Post-redirect-get: reloading the thank-you page never sends the answers again, and on a
+    # kiosk the next person's Back finds no form with the last person's words in it.
+    thanks = reverse("surveys:public_thanks", args=[code]) + _public_query(kiosk, via)
+    if email:
+        thanks += ("&" if "?" in thanks else "?") + "confirm=1"
+    return redirect(thanks)
+
+
+@require_GET
+@_frameable
+def public_thanks(request, code):
+    touchpoint, page = _public_touchpoint(request, code)
+    if page is not None:
+        return page
+    kiosk = request.GET.get("kiosk") == "1"
+    context = {
+        "org": touchpoint.org,
+        "touchpoint": touchpoint,
+        "kiosk": kiosk,
+        "confirm": request.GET.get("confirm") == "1",
+        "again_url": reverse("surveys:public", args=[code]) + ("?kiosk=1" if kiosk else ""),
+        "reset_seconds": KIOSK_RESET_SECONDS,
+    }
+    if kiosk:
+        # Without JavaScript the page still starts again: the script's reset comes first and
+        # replaces this entry in the history, the refresh is the fallback.
+        context |= {"refresh_url": context["again_url"], "refresh_seconds": KIOSK_RESET_SECONDS + 3}
+    return _private(render(request, "surveys/public_thanks.html", context))
+
+
+#: How long the kiosk's thank-you stays before the survey starts again for the next person.
+KIOSK_RESET_SECONDS = 6
+
+
+def _status_url_builder(request):
+    # The status page is a higher floor's (actions): its URL name comes from the top floor's
+    # context processor, as on the survey's thank-you page, rather than being named here.
+    template = engines["django"].from_string("{% url status_url_name token %}")
+    return lambda token: template.render({"token": token}, request)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def hear_back(request, token):
+    """The page the confirmation email links to. GET only asks (mail scanners open links);
+    the person's POST confirms."""
+    found = (
+        HearBack.objects.select_related("response__org").filter(token=token).first()
+        if token and len(token) <= queries.TOKEN_MAX
+        else None
+    )
+    if found is None:
+        return tokens.miss_page(request)
+    now = timezone.now()
+    context = {"org": found.response.org, "current_org": found.response.org, "hear_back": found}
+    if found.is_expired(now):
+        return tokens.gone_page(request, "surveys/hear_back_expired.html", context)
+    if request.method == "POST" and found.confirmed_at is None:
+        services.hear_back_confirm(
+            hear_back=found, status_url=_status_url_builder(request), now=now
+        )
+        found.refresh_from_db()
+        context["just_confirmed"] = True
+    if found.confirmed_at is not None:
+        context["status_token"] = found.response.invitation.token
+    return render(request, "surveys/hear_back.html", context)

@@ -33,6 +33,11 @@ PUBLIC = {
     "f/<str:token>/": "the customer's status page",
     "f/<str:token>/consent/": "the customer withdraws consent to be quoted",
     "f/<str:token>/sorted/": "'Did this sort it out?'",
+    # A touchpoint's public link (QR poster, website, kiosk): its random code is the key, and
+    # anyone may answer; the confirmation link for an address given there is a token.
+    "t/<str:code>/": "a touchpoint's public survey link",
+    "t/<str:code>/thanks/": "the public link's thank-you page",
+    "t/hear-back/<str:token>/": "confirming an address given on the public link",
     # A staff invitation link: the token is the key, and the person has no login yet.
     "join/<str:token>/": "accepting a staff invitation",
     # The public wall, its feed and embed: public by the business's choice, by slug.
@@ -109,6 +114,16 @@ def a_world(org, owner):
 MORE_OBJECT_URLS = [
     ("get", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/"),
     ("post", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/"),
+    ("get", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/qr.svg"),
+    ("get", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/qr.png"),
+    ("get", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/poster/"),
+    ("post", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/rotate/"),
+    (
+        "post",
+        lambda b, a: (
+            f"/surveys/touchpoints/{b['touchpoint'].code}/held/{b['invitation'].code}/release/"
+        ),
+    ),
     ("get", lambda b, a: f"/surveys/{b['survey'].code}/"),
     ("post", lambda b, a: f"/surveys/{b['survey'].code}/"),
     ("post", lambda b, a: f"/surveys/{b['survey'].code}/questions/"),
