@@ -356,6 +356,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # Mail that came back (accounts.inbound stores it): bounces and complaints mark
+    # customers, survey replies become words, loop replies reach their action.
+    "apply-inbound-to-customers": {
+        "task": "surveys.tasks.apply_inbound_to_customers",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
 }
 
 # Security. Scripts only from our own origin or with the per-request nonce; no inline script.

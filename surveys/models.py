@@ -353,12 +353,14 @@ class Invitation(models.Model):
         customer, the organisation and the touchpoint: load them with the invitation.
         """
         reasons, customer = Invitation.SkipReason, self.customer
+        # Bounced first: whatever else is true, mail to that address doesn't arrive, and
+        # that is what the owner has to fix.
+        if customer.bounced_at:
+            return reasons.BOUNCED
         if self.is_expired(now):
             return reasons.EXPIRED
         if customer.opted_out_at:
             return reasons.OPTED_OUT
-        if customer.bounced_at:
-            return reasons.BOUNCED
         if customer.survey_hold:
             return reasons.OPEN_ACTION
         # Switched off after the interaction was recorded: nobody wants it sent any more.

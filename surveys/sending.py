@@ -20,7 +20,7 @@ from django.db.models import F, Max
 from django.urls import reverse
 
 from accounts.mail import email_build, email_deliver, email_record, open_connection
-from accounts.models import Membership
+from accounts.models import InboundAddress, Membership
 
 from .models import Customer, Invitation, Question, Response, SurveyVersion
 from .services import quiet_hours_move
@@ -71,6 +71,16 @@ def invitation_email_context(invitation: Invitation, version, questions, *, remi
     }
 
 
+def reply_address(invitation: Invitation) -> tuple[InboundAddress, str]:
+    """Where the customer's reply to a survey email goes: Heard's inbound address for this
+    invitation (surveys.inbound turns the reply into their words), with its unsaved row."""
+    return InboundAddress.derived(
+        org=invitation.org,
+        purpose=InboundAddress.Purpose.REPLY_INVITATION,
+        target=str(invitation.code),
+    )
+
+
 def _invitation_email(invitation, version, questions, *, reminder=False):
     org = invitation.org
     prefix, template = ("invitation", "survey-invitation")
@@ -83,7 +93,7 @@ def _invitation_email(invitation, version, questions, *, reminder=False):
         template=template,
         context=invitation_email_context(invitation, version, questions, reminder=reminder),
         org=org,
-        reply_to=org.reply_to,
+        reply_to=reply_address(invitation)[1],
         # RFC 8058: mail clients show an unsubscribe button that POSTs without cookies.
         headers={
             "List-Unsubscribe": f"<{unsubscribe_url(invitation.token)}>",
@@ -232,6 +242,14 @@ def _active_versions(invitations) -> dict[int, tuple[SurveyVersion, list[Questio
     return versions
 
 
+def _reply_addresses_record(invitations) -> None:
+    """One statement per batch: the reply address rows of the invitations emailed (a row
+    that exists already is left as it is)."""
+    rows = [reply_address(invitation)[0] for invitation in invitations]
+    if rows:
+        InboundAddress.objects.bulk_create(rows, ignore_conflicts=True)
+
+
 def _update_grouped(rows: list[Invitation], fields: list[str]) -> None:
     """Write back claimed rows with one UPDATE per distinct set of values.
 
@@ -306,6 +324,7 @@ def _invite_batch(now, batch) -> _Batch:
         outcome = email_record(emails)
         for key, error in outcome.unrecorded.items():
             _fail(waiting.pop(key), error)
+        _reply_addresses_record(waiting.values())
         surveyed = {inv.customer_id: now for inv in waiting.values()}
         _update_grouped(
             rows,
@@ -355,6 +374,7 @@ def _remind_batch(now, batch) -> _Batch:
             except Exception:  # a broken template: the reminder is skipped, never retried
                 log.exception("Reminder for invitation %s could not be sent", invitation.pk)
         outcome = email_record(emails)
+        _reply_addresses_record(rows)
         _update_grouped(rows, ["reminded_at", "reminder_due_at"])
     recorded = [e.key for e in emails if e.key not in outcome.unrecorded]
     return _Batch(claimed, [*recorded, *alerts], len(recorded))

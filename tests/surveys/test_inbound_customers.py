@@ -1,0 +1,164 @@
+"""Mail that comes back, as it concerns customers: bounces and complaints stop the surveys,
+and a reply to a survey email becomes the customer's words."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.inbound import inbound_message_record
+from accounts.models import InboundAddress, InboundEvent, OutgoingEmail
+from surveys.inbound import inbound_customers_apply
+from surveys.models import Customer, Invitation
+from surveys.sending import invitations_send_due
+from tests.accounts.fixtures.mail import arf, dsn, reply, returned_headers
+from tests.factories import make_invitation
+
+pytestmark = pytest.mark.django_db
+
+
+def emailed(touchpoint, **kw):
+    now = timezone.now()
+    invitation = make_invitation(
+        touchpoint,
+        status=Invitation.Status.SCHEDULED,
+        sent_at=None,
+        survey_version=None,
+        due_at=now - timedelta(minutes=1),
+        occurred_at=now - timedelta(hours=1),
+        **kw,
+    )
+    invitations_send_due(now=now)
+    invitation.refresh_from_db()
+    outgoing = OutgoingEmail.objects.get(key=f"invitation:{invitation.pk}")
+    return invitation, outgoing
+
+
+def test_it_gives_every_survey_email_a_reply_address_for_that_invitation(touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    assert outgoing.reply_to.startswith("r-") and outgoing.reply_to.endswith("@reply.localhost")
+    row = InboundAddress.resolve(outgoing.reply_to)
+    assert row.purpose == "reply_invitation" and row.target == str(invitation.code)
+    assert mail.outbox[-1].reply_to == [outgoing.reply_to]
+
+
+def test_a_hard_bounce_marks_the_customer_and_their_next_invitation_says_so(touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    inbound_message_record(
+        raw_bytes=dsn(to="postmaster@reply.localhost", returned=returned_headers(outgoing)),
+        envelope_to=["postmaster@reply.localhost"],
+    )
+    assert inbound_customers_apply(now=timezone.now()) == 1
+    customer = Customer.objects.get(pk=invitation.customer_id)
+    assert customer.bounced_at is not None
+
+    now = timezone.now()
+    later = make_invitation(
+        touchpoint,
+        customer=customer,
+        status=Invitation.Status.SCHEDULED,
+        sent_at=None,
+        survey_version=None,
+        due_at=now - timedelta(minutes=1),
+        occurred_at=now - timedelta(hours=1),
+    )
+    # Even a customer who is also fatigued and opted out reads "bounced": that comes first.
+    Customer.objects.filter(pk=customer.pk).update(opted_out_at=now, last_surveyed_at=now)
+    invitations_send_due(now=now)
+    later.refresh_from_db()
+    assert later.status == "skipped" and later.skip_reason == Invitation.SkipReason.BOUNCED
+
+
+def test_a_complaint_opts_the_customer_out(touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    inbound_message_record(
+        raw_bytes=arf(to="abuse@reply.localhost", returned=returned_headers(outgoing)),
+        envelope_to=["abuse@reply.localhost"],
+    )
+    inbound_customers_apply(now=timezone.now())
+    assert Customer.objects.get(pk=invitation.customer_id).opted_out_at is not None
+
+
+def test_three_temporary_failures_in_thirty_days_count_as_a_bounce(touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    for n in range(3):
+        inbound_message_record(
+            raw_bytes=dsn(
+                to=f"mx{n}@reply.localhost",
+                returned=returned_headers(outgoing),
+                action="delayed",
+                status="4.2.2",
+                diagnostic="smtp; 452 4.2.2 Mailbox full",
+            ),
+            envelope_to=[f"mx{n}@reply.localhost"],
+        )
+        inbound_customers_apply(now=timezone.now())
+        bounced = Customer.objects.get(pk=invitation.customer_id).bounced_at
+        assert (bounced is not None) == (n == 2)
+
+
+def test_a_reply_to_the_survey_email_becomes_the_customers_words(
+    touchpoint, django_capture_on_commit_callbacks
+):
+    from actions.models import RoutingRequest
+
+    invitation, outgoing = emailed(touchpoint)
+    body = (
+        "The brake still squeaks, sorry.\n\n"
+        "On Mon, 30 Nov 2026 at 09:00, Alpha Bikes <heard@localhost> wrote:\n"
+        "> How did we do?\n> Was it ready when we said it would be?\n"
+    )
+    inbound_message_record(
+        raw_bytes=reply(to=outgoing.reply_to, body=body), envelope_to=[outgoing.reply_to]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbound_customers_apply(now=timezone.now()) == 1
+    invitation.refresh_from_db()
+    assert invitation.response.verbatim == "The brake still squeaks, sorry."
+    assert invitation.response.submitted_at is not None
+    event = InboundEvent.objects.get(kind="reply")
+    assert event.processed_at is not None
+    # It routes like any other response (the signal fires on commit).
+    assert RoutingRequest.objects.filter(response=invitation.response).exists()
+
+
+def test_an_auto_reply_to_a_survey_email_is_kept_but_says_nothing(touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    inbound_message_record(
+        raw_bytes=reply(
+            to=outgoing.reply_to,
+            body="I am out of the office until Monday.",
+            subject="Out of office: How did we do?",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        envelope_to=[outgoing.reply_to],
+    )
+    inbound_customers_apply(now=timezone.now())
+    invitation.refresh_from_db()
+    assert not hasattr(invitation, "response") or not invitation.response.verbatim
+    assert InboundEvent.objects.get().processed_at is not None
+
+
+def test_one_broken_event_does_not_stop_the_others(touchpoint, monkeypatch):
+    from surveys import inbound
+
+    first, outgoing = emailed(touchpoint)
+    second, other = emailed(touchpoint)
+    for email in (outgoing, other):
+        inbound_message_record(
+            raw_bytes=dsn(to="pm@reply.localhost", returned=returned_headers(email)),
+            envelope_to=["pm@reply.localhost"],
+        )
+    real = inbound._delivery_trouble
+
+    def broken_for_first(event, now):
+        if event.outgoing_id == outgoing.pk:
+            raise RuntimeError("odd row")
+        return real(event, now)
+
+    monkeypatch.setattr(inbound, "_delivery_trouble", broken_for_first)
+    inbound_customers_apply(now=timezone.now())
+    assert Customer.objects.get(pk=second.customer_id).bounced_at is not None
+    broken = InboundEvent.objects.get(outgoing=outgoing)
+    assert broken.processed_at is None and "odd row" in broken.last_error
