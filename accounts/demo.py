@@ -53,14 +53,21 @@ def seed() -> DemoPeople:
         members.append(member)
         _verify_email(user)
     raw = _demo_token()
-    if not ApiToken.objects.filter(token_hash=_hash_secret(raw)).exists():
+    # Every scope, so the demo's token tries the whole API; a token made before scopes
+    # existed gets them on the next run.
+    every = [scope.value for scope in ApiToken.Scope]
+    token = ApiToken.objects.filter(token_hash=_hash_secret(raw)).first()
+    if token is None:
         ApiToken.objects.create(
             org=org,
             name="Demo till integration",
             hint=raw[:10],
             token_hash=_hash_secret(raw),
             created_by=members[0],
+            scopes=every,
         )
+    elif token.scopes != every:
+        ApiToken.objects.filter(pk=token.pk).update(scopes=every)
     return DemoPeople(org=org, owner=members[0], staff=members[1:], api_token=raw)
 
 

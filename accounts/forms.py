@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 
-from .models import TIMEZONES, Membership, Organisation
+from .models import TIMEZONES, ApiToken, Membership, Organisation
 from .services import organisation_create
 
 # breaks_lines is imported from here by accounts/adapter.py.
@@ -301,6 +301,14 @@ class ApiTokenForm(forms.Form):
         label="Token name",
         max_length=80,
         help_text="What uses it, e.g. “Till integration”.",
+    )
+    scopes = forms.MultipleChoiceField(
+        label="What it may do",
+        choices=ApiToken.Scope.choices,
+        initial=[ApiToken.Scope.INGEST],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Give each integration only what it needs.",
+        error_messages={"required": "Choose at least one thing this token may do."},
     )
     # One key per rendered form: reloading the page that showed a new token re-sends the same
     # key, and that second POST must not quietly create a second token.

@@ -229,10 +229,23 @@ class ApiTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at=None)
 
 
+def _no_scopes() -> list[str]:
+    return []
+
+
 class ApiToken(models.Model):
-    """A bearer token for the ingest API. Only its hash is stored; it is shown once."""
+    """A bearer token for the API. Only its hash is stored; it is shown once.
+
+    Its scopes say which parts of the API it may use, chosen when it is created: a till that
+    only reports interactions never needs to read customers' words.
+    """
 
     PREFIX = "heard_"
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", "Send interactions"
+        READ = "read", "Read responses, actions and customers"
+        WEBHOOKS = "webhooks", "Subscribe and unsubscribe webhooks"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="api_tokens")
@@ -243,6 +256,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A list of Scope values (JSON, so SQLite development databases hold it too).
+    scopes = models.JSONField(default=_no_scopes, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -253,13 +268,23 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.hint}…)"
 
     @classmethod
-    def issue(cls, *, org, name: str, created_by=None) -> tuple["ApiToken", str]:
+    def issue(
+        cls, *, org, name: str, created_by=None, scopes=(Scope.INGEST,)
+    ) -> tuple["ApiToken", str]:
         """Create a token; return it with the raw secret, which is never stored."""
         raw = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            org=org, name=name, hint=raw[:10], token_hash=_hash_secret(raw), created_by=created_by
+            org=org,
+            name=name,
+            hint=raw[:10],
+            token_hash=_hash_secret(raw),
+            created_by=created_by,
+            scopes=[str(scope) for scope in scopes],
         )
         return token, raw
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
 
     @classmethod
     def authenticate(cls, raw: str):

@@ -213,8 +213,11 @@ def tokens(request):
             )
             return redirect("accounts:tokens")
         if form.is_valid():
-            token, raw = services.api_token_create(
-                org=request.member.org, name=form.cleaned_data["name"], by=request.member
+            token, raw = ApiToken.issue(
+                org=request.member.org,
+                name=form.cleaned_data["name"],
+                created_by=request.member,
+                scopes=form.cleaned_data["scopes"],
             )
             context = _tokens_context(request, secret=raw, new_token=token)
             return render(request, "accounts/settings_tokens.html", context, status=201)

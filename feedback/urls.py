@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import views
+from .api import api
 
 feedback_patterns = (
     [
@@ -35,6 +36,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # The API (ingest and reads, its OpenAPI document and docs page), ahead of surveys.urls,
+    # which still names its old ingest routes (surveys.api explains).
+    path("api/v1/", api.urls),
     # Providers' tracking and inbound webhooks (accounts.inbound records what they say).
     path("webhooks/anymail/", include("anymail.urls")),
     path("", include("accounts.urls")),

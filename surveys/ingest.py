@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
 
 from accounts.models import Membership
 from accounts.text import is_storable
@@ -68,10 +69,17 @@ class Lookups:
     def __init__(self, org, *, now: datetime | None = None):
         self.org = org
         self.now = now or timezone.now()
-        self.touchpoints = {t.slug: t for t in Touchpoint.objects.filter(org=org)}
-        self.staff = {
+
+    @cached_property
+    def touchpoints(self) -> dict[str, Touchpoint]:
+        return {t.slug: t for t in Touchpoint.objects.filter(org=self.org)}
+
+    @cached_property
+    def staff(self) -> dict[str, Membership]:
+        # Loaded only when a row names its staff member: most API calls don't.
+        return {
             m.user.email.lower(): m
-            for m in Membership.objects.filter(org=org).select_related("user")
+            for m in Membership.objects.filter(org=self.org).select_related("user")
         }
 
 

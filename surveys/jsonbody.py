@@ -9,9 +9,11 @@ the validation of the row that holds them (surveys.ingest), keeping a batch's ot
 import json
 import math
 
+from django.conf import settings
 from django.http import HttpRequest, RawPostDataException
 from django.http.request import RequestDataTooBig
 from django.utils.http import parse_header_parameters
+from ninja.parser import Parser
 
 
 class NonFinite:
@@ -112,3 +114,11 @@ def json_body_read(request: HttpRequest, *, max_bytes: int):
         return json_parse(text)
     except ValueError:
         raise BodyError(400, {"body": ["The body is not valid JSON."]}) from None
+
+
+class JsonBodyParser(Parser):
+    """django-ninja's body parser for Heard's API: every typed body goes through
+    ``json_body_read`` too, so no endpoint parses JSON more leniently than ingest."""
+
+    def parse_body(self, request: HttpRequest):
+        return json_body_read(request, max_bytes=settings.HEARD["API_MAX_BODY_BYTES"])

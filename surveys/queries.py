@@ -237,3 +237,49 @@ def invitation_counts(org) -> dict[str, int]:
     return Invitation.objects.for_org(org).aggregate(
         **{s.value: Count("id", filter=Q(status=s.value)) for s in statuses}
     )
+
+
+# --- The read API (surveys.api) -----------------------------------------------------------------
+
+
+def _api_responses(org):
+    return (
+        Response.objects.filter(org=org, submitted_at__isnull=False)
+        .select_related("customer", "invitation__interaction__touchpoint")
+        .prefetch_related(
+            Prefetch(
+                "answers",
+                queryset=Answer.objects.select_related("question").order_by("question__position"),
+            )
+        )
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def api_responses_page(*, org, since, until, touchpoint, after, limit: int) -> list[Response]:
+    """One page of submitted responses, newest first, after the keyset ``after``.
+
+    Two queries whatever the page (responses with their customer and interaction, then their
+    answers). ``submitted_at <= t`` leads the keyset condition so that the
+    ``response_org_submitted`` index (org, -submitted_at) bounds the scan: a late page reads
+    no more rows than the first.
+    """
+    rows = _api_responses(org)
+    if since:
+        rows = rows.filter(submitted_at__gte=since)
+    if until:
+        rows = rows.filter(submitted_at__lt=until)
+    if touchpoint:
+        rows = rows.filter(invitation__interaction__touchpoint__slug=touchpoint)
+    if after:
+        when, pk = after
+        rows = rows.filter(Q(submitted_at__lte=when), Q(submitted_at__lt=when) | Q(id__lt=pk))
+    return list(rows[:limit])
+
+
+def api_customer(*, org, email: str, responses: int = 20):
+    """The organisation's customer with this email (any case) and their latest responses."""
+    customer = Customer.objects.filter(org=org, email=email.strip().lower()).first()
+    if customer is None:
+        return None, []
+    return customer, list(_api_responses(org).filter(customer=customer)[:responses])

@@ -106,9 +106,13 @@ def interactions_record(
     Returns (interaction, created) for each item in order; a reference seen before returns
     the interaction it named, created=False, and schedules nothing.
     """
+    known = _known_references(org, items)
+    if all(item.reference in known for item in items):
+        # An integration retrying what it sent before: one read, no transaction, no write.
+        return [(known[item.reference], False) for item in items]
     try:
         with transaction.atomic():
-            return _record_bulk(org, items, source, now)
+            return _record_bulk(org, items, source, now, known=known)
     except IntegrityError:
         # A concurrent request recorded one of these references or customers first.
         return [_record_one(org, item, source, now) for item in items]
@@ -141,12 +145,21 @@ def _customers_for(org, items, now) -> dict[str, Customer]:
     return found
 
 
-def _record_bulk(org, items, source, now) -> list[tuple[Interaction, bool]]:
+def _known_references(org, items) -> dict[str, Interaction]:
+    """The interactions these items' references already name, ready for the API's answer."""
     refs = {item.reference for item in items if item.reference}
-    known = {}
-    if refs:
-        known = {i.reference: i for i in Interaction.objects.filter(org=org, reference__in=refs)}
-    customers = _customers_for(org, items, now)
+    if not refs:
+        return {}
+    found = Interaction.objects.filter(org=org, reference__in=refs).select_related(
+        "touchpoint", "customer", "invitation"
+    )
+    return {i.reference: i for i in found}
+
+
+def _record_bulk(org, items, source, now, known=None) -> list[tuple[Interaction, bool]]:
+    known = _known_references(org, items) if known is None else dict(known)
+    new = [item for item in items if not (item.reference and item.reference in known)]
+    customers = _customers_for(org, new, now) if new else {}
     results, fresh = [], []
     for item in items:
         if item.reference and item.reference in known:
@@ -169,7 +182,9 @@ def _record_bulk(org, items, source, now) -> list[tuple[Interaction, bool]]:
         results.append((interaction, True))
     if fresh:
         Interaction.objects.bulk_create(fresh)
-        Invitation.objects.bulk_create([_invitation_new(i, now) for i in fresh])
+        invitations = Invitation.objects.bulk_create([_invitation_new(i, now) for i in fresh])
+        for interaction, invitation in zip(fresh, invitations, strict=True):
+            interaction.invitation = invitation  # cached: the API's answer shows it
     return results
 
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -9,7 +11,7 @@ URL = "/settings/tokens/"
 
 
 def test_it_creates_a_token_and_shows_it_once(owner_client, org):
-    response = owner_client.post(URL, {"name": "Till"})
+    response = owner_client.post(URL, {"name": "Till", "scopes": "ingest"})
     assert response.status_code == 201
     assert "no-store" in response["Cache-Control"]
     body = response.content.decode()
@@ -66,7 +68,7 @@ def test_staff_cannot_see_or_manage_tokens(teammate_client, org):
     "value", hostile_strings("markup", "unicode", "header_injection", "sql_and_paths")
 )
 def test_hostile_token_names_are_stored_exactly_or_refused(owner_client, org, value):
-    response = post_raw(owner_client, URL, {"name": value})
+    response = post_raw(owner_client, URL, {"name": value, "scopes": "ingest"})
     body = response.content.decode()
     assert "<script>alert(1)</script>" not in body
     if response.status_code == 200:
@@ -85,7 +87,7 @@ def test_empty_or_long_names_get_a_clear_message(owner_client, value):
 
 
 def test_reloading_the_page_that_showed_a_token_does_not_make_a_second(owner_client, owner):
-    data = {"name": "Till", "form_key": "key-from-one-rendered-form"}
+    data = {"name": "Till", "scopes": "ingest", "form_key": "key-from-one-rendered-form"}
     first = owner_client.post("/settings/tokens/", data)
     assert first.status_code == 201
     again = owner_client.post("/settings/tokens/", data, follow=True)
@@ -101,3 +103,48 @@ def test_each_rendered_form_carries_its_own_key(owner_client):
     assert key in first
     pick = lambda html: html.split(key)[1].split('value="')[1].split('"')[0]  # noqa: E731
     assert pick(first) != pick(second)
+
+
+def test_a_token_gets_the_scopes_chosen_for_it(owner_client, org):
+    response = owner_client.post(URL, {"name": "BI", "scopes": ["read", "webhooks"]})
+    assert response.status_code == 201
+    token = ApiToken.objects.get(org=org)
+    assert sorted(token.scopes) == ["read", "webhooks"]
+    assert token.allows("read") and not token.allows("ingest")
+    assert "read" in response.content.decode()
+
+
+def test_the_form_starts_with_ingest_and_refuses_no_scope_at_all(owner_client):
+    page = owner_client.get(URL).content.decode()
+    [ingest] = re.findall(r'<input[^>]*value="ingest"[^>]*>', page)
+    assert "checked" in ingest
+    refused = owner_client.post(URL, {"name": "Nothing"})
+    assert refused.status_code == 200
+    assert "Choose at least one" in refused.content.decode()
+    assert not ApiToken.objects.exists()
+    assert owner_client.post(URL, {"name": "Odd", "scopes": "admin"}).status_code == 200
+    assert not ApiToken.objects.exists()
+
+
+def test_tokens_made_before_scopes_keep_sending_interactions(org, owner):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0008_api_token_scopes")
+    token, _raw = ApiToken.issue(org=org, name="Old till", created_by=owner, scopes=[])
+    migration.existing_tokens_ingest(apps, None)
+    token.refresh_from_db()
+    assert token.scopes == ["ingest"]
+
+
+def test_the_demo_token_holds_every_scope(db):
+    from accounts.demo import _demo_token, seed
+
+    seed()
+    token = ApiToken.authenticate(_demo_token())
+    assert sorted(token.scopes) == sorted(ApiToken.Scope.values)
+    ApiToken.objects.filter(pk=token.pk).update(scopes=["ingest"])
+    seed()  # a demo loaded before scopes existed gets them on the next run
+    token.refresh_from_db()
+    assert sorted(token.scopes) == sorted(ApiToken.Scope.values)
