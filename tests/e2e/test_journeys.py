@@ -447,6 +447,9 @@ def public_reads_wall(story: Story, n: int):
     promise = visitor.locator(".wall-figures .promise")
     assert "Promises kept on time" in promise.inner_text()
     assert "100%" in promise.inner_text(), promise.inner_text()
+    assert "first deadline" in promise.inner_text(), promise.inner_text()
+    figures = visitor.locator(".wall-figures").inner_text()
+    assert "Confirmed fixed by the customer" in figures, figures
     html = visitor.content()
     assert not EMAIL_ADDRESS.search(html), EMAIL_ADDRESS.search(html).group(0)
     assert CUSTOMER["surname"] not in html
