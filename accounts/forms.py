@@ -1,3 +1,4 @@
+import re
 import secrets
 import warnings
 from io import BytesIO
@@ -7,7 +8,9 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 
-from .models import TIMEZONES, ApiToken, Membership, Organisation
+from .chat import chat_url_problem
+from .hooks import EVENT_TYPES, webhook_url_problem
+from .models import TIMEZONES, ApiToken, Membership, Organisation, WebhookEndpoint
 from .services import organisation_create
 
 # breaks_lines is imported from here by accounts/adapter.py.
@@ -326,3 +329,54 @@ class ProfileForm(forms.Form):
 
 def invite_ttl_days() -> int:
     return settings.HEARD["STAFF_INVITE_TTL"].days
+
+
+class IntegrationForm(forms.Form):
+    """An outbound webhook or a chat integration (/settings/integrations/)."""
+
+    kind = forms.ChoiceField(label="Send to", choices=WebhookEndpoint.Kind.choices)
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="Your endpoint, or the incoming-webhook address Slack, Teams or Google Chat "
+        "gave you.",
+    )
+    description = LineField(label="Description", max_length=200, required=False)
+    events = forms.MultipleChoiceField(
+        label="Events",
+        choices=[(t.value, t.value) for t in EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one event."},
+    )
+    touchpoints = forms.CharField(
+        label="Only these touchpoints",
+        max_length=1000,
+        required=False,
+        help_text="Touchpoint slugs as the API names them, separated by commas; empty for all.",
+    )
+
+    def __init__(self, *args, kind_fixed: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if kind_fixed:
+            # What an endpoint is doesn't change: its secret or format depends on it.
+            self.fields["kind"].disabled = True
+
+    def clean_touchpoints(self) -> list[str]:
+        slugs = [s.strip() for s in self.cleaned_data["touchpoints"].split(",") if s.strip()]
+        if any(not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", s) for s in slugs):
+            raise forms.ValidationError("Use touchpoint slugs such as repair-collected.")
+        return slugs
+
+    def clean(self):
+        data = super().clean()
+        kind, url = data.get("kind"), data.get("url")
+        if not kind or not url:
+            return data
+        if kind == WebhookEndpoint.Kind.WEBHOOK:
+            problem = webhook_url_problem(url)
+        else:
+            problem = chat_url_problem(kind, url)
+        if problem:
+            self.add_error("url", problem)
+        return data

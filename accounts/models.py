@@ -8,6 +8,7 @@ import zoneinfo
 from datetime import time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -597,3 +598,264 @@ class InboundEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} via {self.source}: {self.subject or self.dedupe_key}"
+
+
+class OrgEvent(models.Model):
+    """A fact about one business that its outbound webhooks and chat integrations may hear
+    about: the event outbox (``accounts.hooks``).
+
+    Each floor's services record one in the same transaction as the change it describes
+    (``accounts.hooks.org_event_record``), so an event exists exactly when its change
+    committed. The ``send-webhooks`` sweep fans it out into one ``WebhookDelivery`` per
+    matching endpoint and sets ``fanned_out_at``.
+    """
+
+    class Type(models.TextChoices):
+        RESPONSE_CREATED = "response.created", "A customer answered a survey"
+        ACTION_CREATED = "action.created", "An action was opened"
+        ACTION_REASSIGNED = "action.reassigned", "An action was reassigned"
+        ACTION_OVERDUE = "action.overdue", "An action is overdue"
+        ACTION_CLOSED = "action.closed", "An action was closed"
+        LOOP_SENT = "loop.sent", "The customer was told what was done"
+        LOOP_ANSWERED = "loop.answered", "The customer answered “Did this sort it out?”"
+        CUSTOMER_REPLIED = "customer.replied", "A customer replied by email"
+        WALL_PUBLISHED = "wall.published", "A quote was published on the wall"
+        WALL_UNPUBLISHED = "wall.unpublished", "A quote was taken off the wall"
+        # Only ever delivered to the one endpoint whose "Send a test event" made it.
+        TEST = "webhook.test", "A test event"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="org_events")
+    type = models.CharField(max_length=40, choices=Type.choices)
+    # The envelope's "data": documented per type in README, "Webhooks and chat".
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=now)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # Why fanning out failed, if it did (the sweep moves on to the next event).
+    fan_out_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # The fan-out sweep: the few events not yet turned into deliveries.
+            models.Index(
+                fields=["created_at"],
+                name="org_event_unfanned",
+                condition=Q(fanned_out_at=None),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def envelope(self) -> dict:
+        """The JSON every webhook receives: the same bytes on every retry and replay."""
+        return {
+            "type": self.type,
+            "version": 1,
+            "timestamp": self.created_at.isoformat().replace("+00:00", "Z"),
+            "data": self.payload,
+        }
+
+
+class WebhookEndpointQuerySet(models.QuerySet):
+    def enabled(self):
+        return self.filter(enabled=True)
+
+
+class WebhookEndpoint(models.Model):
+    """Where an owner wants a business's events sent: their own URL (signed per the Standard
+    Webhooks specification) or a Slack, Microsoft Teams or Google Chat incoming webhook."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        SLACK = "slack", "Slack"
+        TEAMS = "teams", "Microsoft Teams"
+        GOOGLE_CHAT = "google_chat", "Google Chat"
+
+    # How long the secret before a rotation still signs, so receivers can switch over.
+    ROTATION_OVERLAP = timedelta(hours=24)
+    # An endpoint that has failed every attempt for this long is switched off.
+    DISABLE_AFTER = timedelta(days=3)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="webhook_endpoints")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.WEBHOOK)
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    # OrgEvent types this endpoint hears.
+    events = models.JSONField(default=list)
+    # Touchpoint slugs (as the API names them); empty means every touchpoint. Slugs, not
+    # keys: this floor can't point at surveys' rows.
+    touchpoints = models.JSONField(default=list, blank=True)
+    # Signing needs the secret itself (an HMAC key), so unlike API tokens it can't be stored
+    # as a hash. Chat integrations have none: the vendor's URL is their secret.
+    secret = models.CharField(max_length=100, blank=True)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    # The first failed attempt since the last success: three days of it switch it off.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(Membership, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=now)
+
+    objects = WebhookEndpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.description or self.host}"
+
+    @property
+    def host(self) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def is_chat(self) -> bool:
+        return self.kind != self.Kind.WEBHOOK
+
+    @staticmethod
+    def new_secret() -> str:
+        """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+    def signing_secrets(self, at) -> list[str]:
+        """The secrets that sign a message sent at ``at``: the current one, and for a day
+        after a rotation the one before it."""
+        keys = [self.secret]
+        if self.previous_secret and self.previous_secret_until and at < self.previous_secret_until:
+            keys.append(self.previous_secret)
+        return keys
+
+    def hears(self, event: "OrgEvent") -> bool:
+        """Whether ``event`` is one this endpoint wants."""
+        if event.type not in self.events:
+            return False
+        if not self.touchpoints:
+            return True
+        touchpoint = _event_touchpoint(event.payload)
+        return touchpoint in self.touchpoints
+
+    def failing_too_long(self, at) -> bool:
+        return self.failing_since is not None and at - self.failing_since >= self.DISABLE_AFTER
+
+
+def _event_touchpoint(payload: dict) -> str:
+    """The slug of the touchpoint an event is about, wherever its data keeps it."""
+    for key in ("action", "response"):
+        touchpoint = (payload.get(key) or {}).get("touchpoint") or {}
+        if touchpoint.get("slug"):
+            return touchpoint["slug"]
+    return ""
+
+
+class WebhookDeliveryQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(delivered_at=None, failed_at=None)
+
+    def sendable(self, now):
+        """Pending, due (not backing off), not leased, and to an endpoint still switched on."""
+        return self.pending().filter(
+            Q(next_attempt_at=None) | Q(next_attempt_at__lte=now),
+            Q(claimed_until=None) | Q(claimed_until__lt=now),
+            endpoint__enabled=True,
+        )
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: recorded (and committed) before it is sent, sent by the
+    worker, retried with back-off, and marked delivered or given up in its own transaction.
+
+    ``code`` is its ``webhook-id``: the same on every retry, so a receiver can drop a
+    duplicate. A replay is a new delivery of the same event, with its own id.
+    """
+
+    class Kind(models.TextChoices):
+        EVENT = "event", "Event"
+        TEST = "test", "Test"
+        REPLAY = "replay", "Replay"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="webhook_deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(OrgEvent, models.CASCADE, related_name="deliveries")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EVENT)
+    replay_of = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="replays"
+    )
+    created_at = models.DateTimeField(default=now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # Given up on (after about a day of retries).
+    failed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = WebhookDeliveryQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # An event reaches an endpoint once, however many sweeps fan it out; replays are
+            # deliberate extra deliveries.
+            models.UniqueConstraint(
+                fields=["endpoint", "event"],
+                condition=~Q(kind="replay"),
+                name="webhook_delivery_once",
+            ),
+        ]
+        indexes = [
+            # The sending sweep: the small set of deliveries still to go out.
+            models.Index(
+                fields=["created_at", "next_attempt_at"],
+                name="webhook_delivery_pending",
+                condition=Q(delivered_at=None, failed_at=None),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.webhook_id} to {self.endpoint_id}"
+
+    @property
+    def webhook_id(self) -> str:
+        return f"msg_{self.code.hex}"
+
+    @property
+    def state(self) -> str:
+        if self.delivered_at:
+            return "delivered"
+        if self.failed_at:
+            return "failed"
+        return "retrying" if self.attempts else "queued"
+
+
+class WebhookAttempt(models.Model):
+    """One try at sending a delivery: the delivery log an owner reads."""
+
+    delivery = models.ForeignKey(WebhookDelivery, models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField(default=now)
+    # None when no answer came (refused address, timeout, connection error).
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    # The first 500 bytes of the answer, as text.
+    response_excerpt = models.TextField(blank=True)
+    # How much of the answer was read (never more than 64 KB) and whether it was cut there.
+    response_bytes = models.PositiveIntegerField(default=0)
+    response_truncated = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"Attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

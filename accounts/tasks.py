@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from .hooks import webhooks_send_due
 from .mail import email_send_queued
 
 
@@ -7,3 +8,10 @@ from .mail import email_send_queued
 def send_queued_emails() -> int:
     """Send what web requests queued. Safe to run twice: rows are claimed with SKIP LOCKED."""
     return email_send_queued()
+
+
+@shared_task
+def send_webhooks() -> dict:
+    """Fan new events out to webhooks and chat, then send what is due. Safe to run twice:
+    events and deliveries are claimed with SKIP LOCKED."""
+    return webhooks_send_due()

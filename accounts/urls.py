@@ -14,6 +14,35 @@ urlpatterns = [
     path("settings/members/<uuid:code>/remove/", views.member_remove, name="member_remove"),
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<uuid:code>/revoke/", views.token_revoke, name="token_revoke"),
+    path("settings/integrations/", views.integrations, name="integrations"),
+    path(
+        "settings/integrations/<uuid:code>/",
+        views.integration_detail,
+        name="integration_detail",
+    ),
+    path(
+        "settings/integrations/<uuid:code>/rotate/",
+        views.integration_rotate,
+        name="integration_rotate",
+    ),
+    path(
+        "settings/integrations/<uuid:code>/switch/",
+        views.integration_switch,
+        name="integration_switch",
+    ),
+    path(
+        "settings/integrations/<uuid:code>/delete/",
+        views.integration_delete,
+        name="integration_delete",
+    ),
+    path(
+        "settings/integrations/<uuid:code>/test/", views.integration_test, name="integration_test"
+    ),
+    path(
+        "settings/integrations/deliveries/<uuid:code>/replay/",
+        views.delivery_replay,
+        name="delivery_replay",
+    ),
     path("settings/profile/", views.profile, name="profile"),
     path("join/<str:token>/", views.join, name="join"),
     # Uploaded logos, at the address their ImageField .url gives (MEDIA_URL is /media/).

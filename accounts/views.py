@@ -14,10 +14,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import services
+from . import hooks, services
 from .decorators import member_required, owner_required
 from .forms import (
     ApiTokenForm,
+    IntegrationForm,
     JoinForm,
     OrganisationForm,
     ProfileForm,
@@ -25,7 +26,15 @@ from .forms import (
     StaffInviteForm,
     invite_ttl_days,
 )
-from .models import ApiToken, Membership, Organisation, StaffInvite
+from .models import (
+    ApiToken,
+    Membership,
+    Organisation,
+    StaffInvite,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 _STORED_NAME = re.compile(r"[\w.-]{1,100}")
 
@@ -232,6 +241,155 @@ def token_revoke(request, code):
     if services.api_token_revoke(token=token, now=timezone.now()):
         messages.success(request, f"Revoked “{token.name}”: it no longer works.")
     return redirect("accounts:tokens")
+
+
+# Integrations: outbound webhooks and chat (accounts.hooks) ----------------------------------
+
+DELIVERY_LOG_LENGTH = 50
+
+
+def _get_endpoint_for_member(request, code) -> WebhookEndpoint:
+    return get_object_or_404(
+        WebhookEndpoint.objects.select_related("org"), org=request.member.org, code=code
+    )
+
+
+def _get_delivery_for_member(request, code) -> WebhookDelivery:
+    return get_object_or_404(
+        WebhookDelivery.objects.select_related("endpoint"), org=request.member.org, code=code
+    )
+
+
+def _integrations_context(request, form=None, secret="", new_endpoint=None) -> dict:
+    org = request.member.org
+    return {
+        "org": org,
+        "tab": "integrations",
+        "endpoints": WebhookEndpoint.objects.filter(org=org),
+        "form": form or IntegrationForm(initial={"kind": WebhookEndpoint.Kind.WEBHOOK}),
+        "secret": secret,
+        "new_endpoint": new_endpoint,
+    }
+
+
+@owner_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def integrations(request):
+    """List webhooks and chat integrations; POST adds one and shows its secret this once."""
+    form = IntegrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        endpoint, secret = hooks.webhook_endpoint_create(
+            org=request.member.org, by=request.member, now=timezone.now(), **form.cleaned_data
+        )
+        context = _integrations_context(request, secret=secret, new_endpoint=endpoint)
+        return render(request, "accounts/integrations.html", context, status=201)
+    context = _integrations_context(request, form=form if request.method == "POST" else None)
+    return render(request, "accounts/integrations.html", context)
+
+
+def _detail_context(request, endpoint, form=None, secret="") -> dict:
+    deliveries = list(
+        endpoint.deliveries.select_related("event").order_by("-created_at", "-pk")[
+            :DELIVERY_LOG_LENGTH
+        ]
+    )
+    attempts: dict[int, list] = {}
+    for attempt in WebhookAttempt.objects.filter(delivery__in=deliveries):
+        attempts.setdefault(attempt.delivery_id, []).append(attempt)
+    for delivery in deliveries:
+        delivery.log = attempts.get(delivery.pk, [])
+    initial = {
+        "kind": endpoint.kind,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "events": endpoint.events,
+        "touchpoints": ", ".join(endpoint.touchpoints),
+    }
+    return {
+        "org": request.member.org,
+        "tab": "integrations",
+        "endpoint": endpoint,
+        "form": form or IntegrationForm(initial=initial, kind_fixed=True),
+        "deliveries": deliveries,
+        "secret": secret,
+    }
+
+
+@owner_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def integration_detail(request, code):
+    """One endpoint: edit it, and its delivery log with the test and replay buttons."""
+    endpoint = _get_endpoint_for_member(request, code)
+    if request.method == "POST":
+        data = request.POST.copy()
+        data["kind"] = endpoint.kind
+        form = IntegrationForm(data, kind_fixed=True, initial={"kind": endpoint.kind})
+        if form.is_valid():
+            fields = {k: v for k, v in form.cleaned_data.items() if k != "kind"}
+            hooks.webhook_endpoint_update(endpoint=endpoint, now=timezone.now(), **fields)
+            messages.success(request, "Saved the integration.")
+            return redirect("accounts:integration_detail", code=endpoint.code)
+        context = _detail_context(request, endpoint, form=form)
+        return render(request, "accounts/integrations_detail.html", context)
+    return render(request, "accounts/integrations_detail.html", _detail_context(request, endpoint))
+
+
+@owner_required
+@never_cache
+@require_POST
+def integration_rotate(request, code):
+    endpoint = _get_endpoint_for_member(request, code)
+    if endpoint.is_chat:
+        raise Http404("Chat integrations have no signing secret.")
+    secret = hooks.webhook_endpoint_rotate(endpoint=endpoint, now=timezone.now())
+    endpoint.refresh_from_db()
+    context = _detail_context(request, endpoint, secret=secret)
+    return render(request, "accounts/integrations_detail.html", context)
+
+
+@owner_required
+@require_POST
+def integration_switch(request, code):
+    endpoint = _get_endpoint_for_member(request, code)
+    if request.POST.get("enabled") == "1":
+        hooks.webhook_endpoint_switch_on(endpoint=endpoint, now=timezone.now())
+        messages.success(request, "Switched on: new events will be sent.")
+    else:
+        hooks.webhook_endpoint_switch_off(endpoint=endpoint, now=timezone.now())
+        messages.success(request, "Switched off: nothing is sent until you switch it on.")
+    return redirect("accounts:integration_detail", code=endpoint.code)
+
+
+@owner_required
+@require_POST
+def integration_delete(request, code):
+    endpoint = _get_endpoint_for_member(request, code)
+    hooks.webhook_endpoint_delete(endpoint=endpoint, now=timezone.now())
+    messages.success(request, f"Deleted the integration to {endpoint.host}.")
+    return redirect("accounts:integrations")
+
+
+@owner_required
+@require_POST
+def integration_test(request, code):
+    endpoint = _get_endpoint_for_member(request, code)
+    if not endpoint.enabled:
+        messages.error(request, "Switch it on first: nothing is sent to it while it is off.")
+    else:
+        hooks.webhook_endpoint_test(endpoint=endpoint, now=timezone.now())
+        messages.success(request, "Test event queued: it is sent within seconds.")
+    return redirect("accounts:integration_detail", code=endpoint.code)
+
+
+@owner_required
+@require_POST
+def delivery_replay(request, code):
+    delivery = _get_delivery_for_member(request, code)
+    hooks.webhook_delivery_replay(delivery=delivery, now=timezone.now())
+    messages.success(request, "Queued again, as a new delivery with its own webhook-id.")
+    return redirect("accounts:integration_detail", code=delivery.endpoint.code)
 
 
 @member_required

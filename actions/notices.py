@@ -21,6 +21,7 @@ from accounts.models import Membership, Organisation, OutgoingEmail
 
 from . import deadlines
 from .models import Action, ActionEvent
+from .services import action_hook
 
 BATCH = 200
 # Waiting on the customer pauses the clock: no reminder, overdue notice or escalation then.
@@ -135,6 +136,9 @@ def _record_batch(notice: Notice, now: datetime, batch: int, owners) -> tuple[in
     # The rows are ours until this commits.
     outcome = email_record(emails)
     Action.objects.filter(pk__in=[a.pk for a in rows]).update(**{notice.sent_field: now})
+    if notice.name == "overdue":
+        for action in rows:
+            action_hook(action, "action.overdue", now=now)
     ActionEvent.objects.bulk_create(events)
     return len(rows), [e.key for e in emails if e.key not in outcome.unrecorded]
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import dateformat, timezone
 
+from accounts.hooks import org_event_record, org_listens, site_url
 from accounts.mail import email_queue
 from accounts.models import Membership
 from accounts.text import text_storable
@@ -166,6 +167,7 @@ def action_open(
             action, key=f"action-new:{action.pk}", kind="action_new", template="action-new"
         )
     customer_hold_refresh(customer_ids=[response.customer_id])
+    action_hook(action, "action.created", now=now)
     return action
 
 
@@ -267,6 +269,7 @@ def action_reassign(
             text=text_storable(reason, limit=1000),
             data={"from": before.display_name if before else "", "to": owner.display_name},
         )
+        action_hook(action, "action.reassigned", now=now, previous_owner=_hook_member(before))
         if owner.pk != actor.pk:
             _owner_email(
                 action,
@@ -461,6 +464,7 @@ def action_close(
             data={"from": before, "to": status, "on_time": action.closed_on_time},
         )
         customer_hold_refresh(customer_ids=_customer_ids(action))
+        action_hook(action, "action.closed", now=now)
 
 
 def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=None) -> None:
@@ -695,6 +699,7 @@ def loop_message_send(
             messages.append(message)
         if messages:
             _touch(action, now)
+            action_hook(action, "loop.sent", now=now, message={"subject": subject, "body": body})
     return messages
 
 
@@ -733,6 +738,10 @@ def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = ""
                 template="action-reopened",
                 extra={"message": message, "customer_name": name},
             )
+        action.refresh_from_db()
+        action_hook(
+            action, "loop.answered", now=now, outcome=outcome, comment=message.outcome_comment
+        )
     return True
 
 
@@ -866,3 +875,37 @@ def action_wall_change_record(
         data=data,
         created_at=now,
     )
+
+
+# Telling the business's other tools (accounts.hooks) -----------------------------------------
+
+
+def _hook_member(member: Membership | None) -> dict | None:
+    return {"name": member.display_name, "email": member.user.email} if member else None
+
+
+def action_hook(action: Action, type: str, *, now: datetime, **data) -> None:
+    """Record event ``type`` about ``action`` for webhooks and chat, in the caller's
+    transaction; ``data`` joins the ``action`` object (README, "Webhooks and chat")."""
+    if not org_listens(action.org):
+        return
+    touchpoint = action.touchpoint
+    payload = {
+        "action": {
+            "code": str(action.code),
+            "url": site_url(action.get_absolute_url()),
+            "kind": action.kind,
+            "status": action.status,
+            "words": action.words,
+            "summary": action.summary,
+            "owner": _hook_member(action.owner),
+            "due_at": action.due_at,
+            "created_at": action.created_at,
+            "closed_at": action.closed_at,
+            "resolution": action.resolution,
+            "touchpoint": touchpoint
+            and {"code": str(touchpoint.code), "slug": touchpoint.slug, "name": touchpoint.name},
+        },
+        **data,
+    }
+    org_event_record(org=action.org, type=type, payload=payload, now=now)

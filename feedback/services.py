@@ -9,7 +9,7 @@ from django.db import transaction
 from accounts.models import Membership
 from accounts.text import is_storable
 from actions.models import Action
-from actions.services import action_wall_change_record
+from actions.services import action_hook, action_wall_change_record
 from surveys.models import Response
 
 from . import wallcache
@@ -144,6 +144,7 @@ def wall_entry_publish(
         now=now,
     )
     wallcache.wall_changed(action.org)
+    _wall_hook(entry, "wall.published", now)
     return entry
 
 
@@ -164,4 +165,13 @@ def wall_entry_unpublish(*, entry: WallEntry, member: Membership, now: datetime)
             now=now,
         )
         wallcache.wall_changed(entry.org)
+        _wall_hook(entry, "wall.unpublished", now)
     return entry
+
+
+def _wall_hook(entry: WallEntry, type: str, now: datetime) -> None:
+    """wall.published / wall.unpublished for webhooks and chat, with the action they came
+    from (README, "Webhooks and chat")."""
+    wall = {"code": str(entry.code), "quote": entry.quote, "attribution": entry.attribution}
+    wall["what_we_did"] = entry.what_we_did
+    action_hook(entry.action, type, now=now, entry=wall)

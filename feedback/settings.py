@@ -363,7 +363,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 9},
     },
+    # Outbound webhooks and chat: fan new events out, then send what is due.
+    "send-webhooks": {
+        "task": "accounts.tasks.send_webhooks",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
 }
+# Outbound webhooks refuse loopback, private, link-local and other non-public addresses so an
+# owner can't point Heard at its own network. Development (DEBUG) and tests may allow them.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
 
 # Security. Scripts only from our own origin or with the per-request nonce; no inline script.
 SECURE_CSP = {

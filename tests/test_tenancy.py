@@ -7,6 +7,7 @@ whole surface stays covered by one test.
 import pytest
 from django.utils import timezone
 
+from accounts.hooks import webhook_endpoint_create, webhook_endpoint_test
 from accounts.models import ApiToken
 from accounts.services import staff_invite_create
 from tests.conftest import client_for, make_member
@@ -26,7 +27,25 @@ def b_objects(other_org, outsider):
         now=timezone.now(),
     )
     token, _ = ApiToken.issue(org=other_org, name="B's till", created_by=outsider)
-    return {"owner": outsider, "staff": staff, "invite": invite, "token": token}
+    endpoint, _ = webhook_endpoint_create(
+        org=other_org,
+        kind="webhook",
+        url="https://hooks.beta.example/heard",
+        events=["action.closed"],
+        description="B's CRM",
+        touchpoints=[],
+        by=outsider,
+        now=timezone.now(),
+    )
+    delivery = webhook_endpoint_test(endpoint=endpoint, now=timezone.now())
+    return {
+        "owner": outsider,
+        "staff": staff,
+        "invite": invite,
+        "token": token,
+        "endpoint": endpoint,
+        "delivery": delivery,
+    }
 
 
 # (method, builder) for every URL that names one of another business's objects.
@@ -38,6 +57,13 @@ OBJECT_URLS = [
     ("post", lambda b: f"/settings/members/{b['staff'].code}/remove/"),
     ("post", lambda b: f"/settings/members/{b['owner'].code}/remove/"),
     ("post", lambda b: f"/settings/tokens/{b['token'].code}/revoke/"),
+    ("get", lambda b: f"/settings/integrations/{b['endpoint'].code}/"),
+    ("post", lambda b: f"/settings/integrations/{b['endpoint'].code}/"),
+    ("post", lambda b: f"/settings/integrations/{b['endpoint'].code}/rotate/"),
+    ("post", lambda b: f"/settings/integrations/{b['endpoint'].code}/switch/"),
+    ("post", lambda b: f"/settings/integrations/{b['endpoint'].code}/test/"),
+    ("post", lambda b: f"/settings/integrations/{b['endpoint'].code}/delete/"),
+    ("post", lambda b: f"/settings/integrations/deliveries/{b['delivery'].code}/replay/"),
 ]
 
 
@@ -58,6 +84,9 @@ def test_nothing_of_business_b_changed(owner_client, b_objects):
     assert b["token"].revoked_at is None
     assert b["staff"].role == "staff"
     assert b["owner"].org.memberships.count() == 2
+    b["endpoint"].refresh_from_db()  # still there, unchanged
+    assert b["endpoint"].enabled and b["endpoint"].previous_secret == ""
+    assert b["endpoint"].deliveries.count() == 1
 
 
 def test_staff_of_another_business_get_404_or_403_never_b_objects(teammate, b_objects):
