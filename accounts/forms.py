@@ -168,7 +168,10 @@ class OrganisationForm(forms.ModelForm):
         label="Reply-to address",
         max_length=254,
         required=False,
-        help_text="Where customers' replies to Heard's emails go.",
+        help_text=(
+            "Customers' replies to survey emails land in Heard as their words; a copy goes "
+            "here too, ready to answer."
+        ),
     )
     fatigue_days = forms.IntegerField(
         label="Survey fatigue (days)",

@@ -290,6 +290,9 @@ class Action(models.Model):
     escalate_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     reopened_count = models.PositiveSmallIntegerField(default=0)
+    # The customer's latest email reply (actions.inbound); the inbox marks the action until a
+    # member next touches it (updated_at after this).
+    customer_replied_at = models.DateTimeField(null=True, blank=True)
 
     objects = ActionQuerySet.as_manager()
 
@@ -348,6 +351,11 @@ class Action(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def customer_replied(self) -> bool:
+        """The customer wrote back and no member has touched the action since."""
+        return bool(self.customer_replied_at and self.customer_replied_at > self.updated_at)
 
     def is_overdue(self, now: datetime) -> bool:
         """The row's twin of ``overdue_condition``."""

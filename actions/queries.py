@@ -191,6 +191,13 @@ def action_context(*, action: Action) -> dict:
         )
     )
     return {
+        # The customer's email replies (actions.inbound), newest first: their latest words
+        # lead the page.
+        "email_replies": [
+            e
+            for e in reversed(events)
+            if e.kind == ActionEvent.Kind.CUSTOMER_REPLY and "inbound_event" in e.data
+        ],
         "responses": responses,
         "earlier": earlier,
         "interactions": interactions,

@@ -16,6 +16,7 @@ from surveys.models import Customer, Response
 
 from . import deadlines
 from .durations import duration_words
+from .inbound import reply_address_issue
 from .models import (
     Action,
     ActionEvent,
@@ -679,7 +680,9 @@ def loop_message_send(
                 to=response.customer.email,
                 template="loop-message",
                 org=action.org,
-                reply_to=actor.user.email,
+                # The customer's answer comes back to the action (actions.inbound), which
+                # forwards it to this member too.
+                reply_to=reply_address_issue(action),
                 context={
                     "message": message,
                     "customer": response.customer,
@@ -807,7 +810,9 @@ def late_note_send(
                 to=response.customer.email,
                 template="late-note",
                 org=action.org,
-                reply_to=actor.user.email,
+                # The customer's answer comes back to the action (actions.inbound), which
+                # forwards it to this member too.
+                reply_to=reply_address_issue(action),
                 context={
                     "subject": subject,
                     "body": body,

@@ -1,6 +1,7 @@
 from celery import shared_task
 from django.utils import timezone
 
+from .inbound import inbound_actions_apply
 from .notices import action_notices_sweep, morning_digests_send
 from .routing import routing_requests_route
 
@@ -22,3 +23,9 @@ def send_morning_digests() -> int:
 def route_responses() -> int:
     """Route responses the receiver recorded. Safe to run twice at once (SKIP LOCKED)."""
     return routing_requests_route(now=timezone.now())
+
+
+@shared_task
+def apply_inbound_to_actions() -> int:
+    """Customers' replies to emails about their actions. Safe to run twice (SKIP LOCKED)."""
+    return inbound_actions_apply(now=timezone.now())

@@ -363,6 +363,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 9},
     },
+    "apply-inbound-to-actions": {
+        "task": "actions.tasks.apply_inbound_to_actions",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
     # Outbound webhooks and chat: fan new events out, then send what is due.
     "send-webhooks": {
         "task": "accounts.tasks.send_webhooks",

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import F, Q
 
+from accounts.mail import email_queue
 from accounts.models import InboundAddress, InboundEvent
 
 from .models import MAX_TEXT, Customer, Invitation
@@ -131,3 +132,16 @@ def _survey_reply(event: InboundEvent, now: datetime) -> None:
     words = words[:MAX_TEXT]
     existing = {a.question_id: a for a in response.answers.all()} if response else {}
     response_save(invitation=invitation, answers={}, existing=existing, verbatim=words, now=now)
+    org = invitation.org
+    if org.reply_to:
+        # The business asked for customers' replies at its own address: it gets them too,
+        # ready to answer the customer directly.
+        email_queue(
+            key=f"survey-reply-forward:{event.pk}",
+            kind="survey_reply_forward",
+            to=org.reply_to,
+            template="survey-reply-forward",
+            org=org,
+            reply_to=event.sender,
+            context={"customer": invitation.customer, "words": event.text.strip()},
+        )

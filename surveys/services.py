@@ -652,29 +652,3 @@ def hear_back_confirm(
                 },
             )
     return confirmed
-
-
-def _response_hook(invitation: Invitation, response: Response, answers: dict, now) -> None:
-    """``response.created`` for webhooks and chat (README, "Webhooks and chat"): the answers
-    saved so far and the customer's words, never their address."""
-    interaction = invitation.interaction
-    touchpoint = interaction.touchpoint
-    data = {
-        "invitation": str(invitation.code),
-        "reference": interaction.reference,
-        "submitted_at": response.submitted_at,
-        "verbatim": response.verbatim,
-        "consent_to_quote": response.consent_to_quote,
-        "answers": [
-            {"question": question.text, "kind": question.kind, **fields}
-            for question, fields in answers.items()
-        ],
-        "touchpoint": {
-            "code": str(touchpoint.code),
-            "slug": touchpoint.slug,
-            "name": touchpoint.name,
-        },
-    }
-    org_event_record(
-        org=invitation.org, type="response.created", payload={"response": data}, now=now
-    )

@@ -123,6 +123,21 @@ def test_a_reply_to_the_survey_email_becomes_the_customers_words(
     assert RoutingRequest.objects.filter(response=invitation.response).exists()
 
 
+def test_the_business_gets_a_survey_reply_at_its_own_reply_to_address(touchpoint, org):
+    org.reply_to = "hello@alpha.example"
+    org.save()
+    _invitation, outgoing = emailed(touchpoint)
+    inbound_message_record(
+        raw_bytes=reply(to=outgoing.reply_to, body="Quick and friendly, thanks!"),
+        envelope_to=[outgoing.reply_to],
+    )
+    inbound_customers_apply(now=timezone.now())
+    inbound_customers_apply(now=timezone.now())
+    (forward,) = OutgoingEmail.objects.filter(kind="survey_reply_forward")
+    assert forward.to == "hello@alpha.example" and "jo@example.com" in forward.reply_to
+    assert "Quick and friendly, thanks!" in forward.body_text
+
+
 def test_an_auto_reply_to_a_survey_email_is_kept_but_says_nothing(touchpoint):
     invitation, outgoing = emailed(touchpoint)
     inbound_message_record(
@@ -143,7 +158,7 @@ def test_an_auto_reply_to_a_survey_email_is_kept_but_says_nothing(touchpoint):
 def test_one_broken_event_does_not_stop_the_others(touchpoint, monkeypatch):
     from surveys import inbound
 
-    first, outgoing = emailed(touchpoint)
+    _first, outgoing = emailed(touchpoint)
     second, other = emailed(touchpoint)
     for email in (outgoing, other):
         inbound_message_record(
