@@ -8,20 +8,24 @@ Every error, ninja's own included, answers in the API's shape ``{"errors": {"fie
 500 (or the 503 for a database outage) that the rest of Heard gives.
 """
 
+import uuid
 from functools import partial
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
-from ninja import NinjaAPI, Swagger
+from ninja import Field, NinjaAPI, Router, Schema, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.views import openapi_view
 
+from accounts import hooks
 from accounts.decorators import owner_required
+from accounts.models import ApiToken, WebhookEndpoint
 from actions import api as actions_api
 from surveys import api as surveys_api
 from surveys.ingest import InputError
-from surveys.jsonbody import BodyError, JsonBodyParser
+from surveys.jsonbody import BodyError, JsonBodyParser, json_body_read
 
 
 class HeardAPI(NinjaAPI):
@@ -34,7 +38,7 @@ class HeardAPI(NinjaAPI):
         # Request bodies are read by surveys.jsonbody, not by ninja (surveys.api says why), so
         # their models join the components here, where the operations' $refs point.
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in surveys_api.REQUEST_MODELS:
+        for model in [*surveys_api.REQUEST_MODELS, WebhookIn]:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
@@ -60,9 +64,100 @@ api = HeardAPI(
     docs_url="/docs",
     docs_decorator=_docs_only_for_owners,
 )
+# --- REST hooks: an integration (Zapier and the like) subscribes and unsubscribes itself ------
+# The endpoints are accounts.hooks' own: the same events, signing, retries and address checks
+# as the ones an owner adds under Settings -> Integrations.
+
+WEBHOOKS = surveys_api.TokenAuth(ApiToken.Scope.WEBHOOKS)
+EVENT_NAMES = [str(event) for event in hooks.EVENT_TYPES]
+
+
+class WebhookIn(Schema):
+    url: str = Field(description="An https:// URL on a public address.", max_length=2000)
+    events: list[str] = Field(description=" | ".join(EVENT_NAMES), min_length=1)
+
+
+class WebhookOut(Schema):
+    id: surveys_api.Uuid
+    url: str
+    events: list[str]
+    secret: str = Field(description="Signs each delivery (Standard Webhooks); shown only now.")
+
+
+def _webhook_checked(data) -> tuple[str, list[str]]:
+    """The body's url and events, or ApiError naming what's wrong with them."""
+    if not isinstance(data, dict) or surveys_api.json_problems(data):
+        raise surveys_api.ApiError(400, {"body": ['Send {"url": "https://…", "events": [...]}.']})
+    url, events = data.get("url"), data.get("events")
+    shape = {}
+    if not isinstance(url, str) or not url or len(url) > 2000:
+        shape["url"] = ["Send the URL as a string of at most 2,000 characters."]
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        shape["events"] = ["Send a list of event names."]
+    if shape:
+        raise surveys_api.ApiError(400, shape)
+    values = {}
+    if problem := hooks.webhook_url_problem(url):
+        values["url"] = [problem]
+    if unknown := sorted(set(events) - set(EVENT_NAMES)):
+        values["events"] = [f"Unknown events: {', '.join(unknown)[:200]}."]
+    if values:
+        raise surveys_api.ApiError(422, values)
+    return url, list(dict.fromkeys(events))
+
+
+webhooks_router = Router(tags=["webhooks"])
+
+
+@webhooks_router.post(
+    "/webhooks",
+    auth=WEBHOOKS,
+    url_name="webhooks",
+    summary="Subscribe a URL to events; the answer holds its signing secret, once.",
+    response={201: WebhookOut} | surveys_api.error_responses(400, 401, 403, 413, 415, 422, 429),
+    openapi_extra=surveys_api.request_body(WebhookIn),
+)
+def webhook_subscribe(request):
+    token = request.auth
+    data = json_body_read(request, max_bytes=settings.HEARD["API_MAX_BODY_BYTES"])
+    url, events = _webhook_checked(data)
+    endpoint, secret = hooks.webhook_endpoint_create(
+        org=token.org,
+        kind=WebhookEndpoint.Kind.WEBHOOK,
+        url=url,
+        events=events,
+        description=f"Subscribed through the API by the token “{token.name}”"[:200],
+        touchpoints=[],
+        by=token.created_by,
+        now=timezone.now(),
+    )
+    body = {"id": str(endpoint.code), "url": url, "events": events, "secret": secret}
+    return Status(201, body)
+
+
+@webhooks_router.delete(
+    "/webhooks/{code}",
+    auth=WEBHOOKS,
+    url_name="webhook",
+    summary="Unsubscribe: delete a webhook of this business by its id.",
+    response={204: None} | surveys_api.error_responses(401, 403, 404, 429),
+)
+def webhook_unsubscribe(request, code: str):
+    try:
+        key = uuid.UUID(code)
+    except ValueError:
+        key = None
+    endpoint = key and WebhookEndpoint.objects.filter(org=request.auth.org, code=key).first()
+    if endpoint is None or key is None:
+        raise surveys_api.ApiError(404, {"id": ["This business has no webhook with that id."]})
+    hooks.webhook_endpoint_delete(endpoint=endpoint, now=timezone.now())
+    return HttpResponse(status=204)
+
+
 api.add_router("/", surveys_api.router)
 api.add_router("/", surveys_api.read_router)
 api.add_router("/", actions_api.router)
+api.add_router("/", webhooks_router)
 
 for _error in (surveys_api.ApiError, BodyError, InputError):
     api.add_exception_handler(_error, surveys_api.error_response)

@@ -237,7 +237,8 @@ class BatchIn(Schema):
 REQUEST_MODELS = [InteractionIn, BatchIn]
 
 
-def _body(model: type[Schema]) -> dict:
+def request_body(model: type[Schema]) -> dict:
+    """An operation's documented JSON body: the model is in the components (feedback.api)."""
     schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
@@ -317,7 +318,7 @@ def _interaction_json(interaction: Interaction) -> dict:
     description="201 when recorded; 200 when its reference was recorded before (unchanged).",
     response={201: InteractionAnswer, 200: InteractionAnswer}
     | error_responses(400, 401, 403, 404, 413, 415, 422, 429),
-    openapi_extra=_body(InteractionIn),
+    openapi_extra=request_body(InteractionIn),
 )
 def interaction_create(request):
     token = request.auth
@@ -342,7 +343,7 @@ def interaction_create(request):
     summary="Record up to 500 interactions; each gets its own status.",
     description="Per-row results: status 201, 200 or an error with its errors.",
     response={200: BatchAnswer} | error_responses(400, 401, 403, 413, 415, 429),
-    openapi_extra=_body(BatchIn),
+    openapi_extra=request_body(BatchIn),
 )
 def interactions_batch_create(request):
     token = request.auth

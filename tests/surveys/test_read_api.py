@@ -176,6 +176,8 @@ def test_the_generated_openapi_document_validates_and_lists_every_endpoint(clien
         "/api/v1/customers/{email}",
         "/api/v1/actions",
         "/api/v1/actions/{code}",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{code}",
     }
     body = schema["paths"]["/api/v1/interactions"]["post"]["requestBody"]
     ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
@@ -206,3 +208,70 @@ def test_the_batch_answer_matches_its_documented_model(org, owner):
         HTTP_AUTHORIZATION=f"Bearer {raw}",
     )
     BatchAnswer.model_validate(response.json())
+
+
+# --- REST hooks (feedback.api over accounts.hooks), scope webhooks ------------------------------
+
+
+@pytest.fixture
+def hooker(org, owner):
+    return ApiToken.issue(org=org, name="Zap", created_by=owner, scopes=["webhooks"])[1]
+
+
+def post_hook(token: str, body):
+    return Client().post(
+        "/api/v1/webhooks",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+def test_a_webhook_subscribes_with_its_secret_and_unsubscribes(org, other_org, hooker):
+    from accounts.models import WebhookEndpoint
+
+    created = post_hook(
+        hooker, {"url": "https://hooks.example.com/in", "events": ["action.created"]}
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["secret"] and body["events"] == ["action.created"]
+    endpoint = WebhookEndpoint.objects.get(code=body["id"])
+    assert endpoint.org == org and endpoint.url == "https://hooks.example.com/in"
+    theirs = WebhookEndpoint.objects.create(
+        org=other_org, url="https://hooks.example.com/b", events=["action.created"]
+    )
+    delete = lambda code: Client().delete(  # noqa: E731
+        f"/api/v1/webhooks/{code}", HTTP_AUTHORIZATION=f"Bearer {hooker}"
+    )
+    assert delete(theirs.code).status_code == 404
+    assert delete("not-a-uuid").status_code == 404
+    assert delete(endpoint.code).status_code == 204
+    assert list(WebhookEndpoint.objects.all()) == [theirs]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"url": "https://hooks.example.com/in", "events": ["nope"]}, 422, "events"),
+        ({"url": "ftp://hooks.example.com/in", "events": ["action.created"]}, 422, "url"),
+        ({"url": "https://hooks.example.com/in", "events": "action.created"}, 400, "events"),
+        ({"events": ["action.created"]}, 400, "url"),
+        ([], 400, "body"),
+    ],
+)
+def test_a_bad_subscription_is_refused_naming_the_field(org, hooker, body, status, field):
+    from accounts.models import WebhookEndpoint
+
+    response = post_hook(hooker, body)
+    assert response.status_code == status
+    assert field in response.json()["errors"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_webhooks_need_their_scope(org, reader):
+    response = post_hook(
+        reader, {"url": "https://hooks.example.com/in", "events": ["action.created"]}
+    )
+    assert response.status_code == 403
+    assert response.json()["errors"]["__all__"][0].startswith("This token can't manage webhooks")
