@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from .ingest import InteractionInput
 from .library import LIBRARY
-from .models import Answer, Customer, Interaction, Invitation, Question, Response, Touchpoint
-from .services import interactions_record, survey_create
+from .models import Answer, Customer, Interaction, Invitation, Touchpoint
+from .sending import invitation_mark_sent
+from .services import interactions_record, response_save, survey_create
 
 TOUCHPOINTS = [
     ("repair-collected", "Repair collected", 60, "After a repair", "repair"),
@@ -233,10 +234,11 @@ def _sample(
         invitation.save(update_fields=["status", "skip_reason"])
         return
     sent_at = occurred + timedelta(hours=1)
-    invitation.status = Invitation.Status.SENT
-    invitation.sent_at = sent_at
-    invitation.survey_version = interaction.touchpoint.survey.current_version()
-    invitation.expires_at = sent_at + timedelta(days=org.invitation_expiry_days)
+    # Sent an hour after the visit, by the same service the send sweep uses (the demo writes
+    # no email for it: these customers were asked days ago).
+    invitation_mark_sent(
+        invitation=invitation, version=interaction.touchpoint.survey.current_version(), now=sent_at
+    )
     invitation.reminder_due_at = None  # the demo shouldn't start sending reminders
     invitation.save()
     Customer.objects.filter(pk=invitation.customer_id).update(last_surveyed_at=sent_at)
@@ -245,25 +247,18 @@ def _sample(
 
 
 def _answer(invitation, answers, words, consent, when) -> None:
-    response = Response.objects.create(
-        org=invitation.org,
-        invitation=invitation,
-        survey_version=invitation.survey_version,
-        customer=invitation.customer,
-        created_at=when,
-        submitted_at=when,
-        verbatim=words,
-        consent_to_quote=consent,
-    )
+    """The customer's answers, saved as the survey page saves them (checked by the same
+    rules), twenty minutes after the email."""
     questions = list(invitation.survey_version.questions.all())
-    for question, value in zip(questions, answers, strict=False):
-        answer = Answer(response=response, question=question, answered_at=when)
-        if question.kind == Question.Kind.YES_NO:
-            answer.yes_no = value == Y
-        elif question.kind == Question.Kind.RATING:
-            answer.rating = int(value)
-        elif question.kind == Question.Kind.CHOICE:
-            answer.choice = value
-        else:
-            answer.text = value
-        answer.save()
+    checked = {
+        question: Answer.fields_for(question, value)
+        for question, value in zip(questions, answers, strict=False)
+    }
+    response_save(
+        invitation=invitation,
+        answers=checked,
+        existing={},
+        verbatim=words,
+        consent=consent,
+        now=when,
+    )

@@ -270,7 +270,9 @@ def _fail(invitation: Invitation, error: str) -> None:
     invitation.last_error = error[:2000]
 
 
-def _mark_sent(invitation, version, now) -> None:
+def invitation_mark_sent(*, invitation: Invitation, version: SurveyVersion, now: datetime) -> None:
+    """Record on the (unsaved) row that its email went out at ``now``: the version asked,
+    when the link expires and when the one reminder is due. The caller saves it."""
     org = invitation.org
     invitation.survey_version = version
     invitation.status = Invitation.Status.SENT
@@ -299,7 +301,7 @@ def _decide(invitation, versions, surveyed, now):
         invitation.skip_reason = reason
         return None
     email = _invitation_email(invitation, version, questions)
-    _mark_sent(invitation, version, now)
+    invitation_mark_sent(invitation=invitation, version=version, now=now)
     return email
 
 
