@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from actions.durations import duration_words
 from actions.models import (
@@ -358,10 +358,7 @@ def latest_verbatims(org, window: stats.Window, touchpoint=None, limit: int = 8)
 
 def action_url(code) -> str:
     """The action's page, ``/actions/<code>/`` (a UUID code, never the row's id)."""
-    try:
-        return reverse("actions:detail", args=[code])
-    except NoReverseMatch:  # the actions app's detail page is not wired up yet
-        return f"/actions/{code}/"
+    return reverse("actions:detail", args=[code])
 
 
 def overdue_actions(org, now: datetime, touchpoint=None, limit: int = 8) -> list[Action]:

@@ -58,18 +58,6 @@ def _text_checked(value: str, *, field: str, max_length: int) -> str:
     return value
 
 
-def action_responses(action: Action) -> list[Response]:
-    """The responses an action answers: the one that opened it and any linked to it."""
-    ids = set(action.links.values_list("response_id", flat=True))
-    if action.response_id:
-        ids.add(action.response_id)
-    return list(
-        Response.objects.filter(pk__in=ids, org=action.org_id).select_related(
-            "customer", "invitation__interaction__touchpoint"
-        )
-    )
-
-
 @transaction.atomic
 def wall_entry_publish(
     *,
