@@ -55,6 +55,11 @@ PUBLIC_PREFIXES = {
     "admin/": "Django admin: superusers only, across every business by design",
     "^media/": "django.conf.urls.static: serving MEDIA_ROOT in development (DEBUG) only",
     "^static/": "static files (whitenoise serves them in production, not a URL pattern)",
+    # No member session: a bearer token names the business, and every endpoint is checked
+    # against another business's token in tests/surveys/test_read_api.py,
+    # tests/actions/test_read_api.py and tests/surveys/test_api.py.
+    "api/v1/": "the API: tenancy by token, not by session",
+    "webhooks/anymail/": "email providers' webhooks: basic auth and signatures, no session",
 }
 
 
