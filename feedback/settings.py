@@ -83,6 +83,9 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "anymail",
     "django_htmx",
+    # django-ninja's templates and static files: its docs page is served from here, not a CDN
+    # the CSP would block.
+    "ninja",
     "accounts",
     "surveys",
     "actions",
