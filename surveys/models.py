@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Membership, Organisation
+from accounts.models import InboundAddress, Membership, Organisation
 
 MAX_QUESTIONS = 5
 MAX_TEXT = 5000
@@ -56,6 +56,12 @@ class Customer(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     opted_out_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
+    # The last time an owner said the address works again (services.customer_bounce_clear):
+    # who took responsibility for mailing it, and when.
+    bounce_cleared_at = models.DateTimeField(null=True, blank=True)
+    bounce_cleared_by = models.ForeignKey(
+        Membership, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     last_surveyed_at = models.DateTimeField(null=True, blank=True)
     # Set by a higher floor (actions) while earlier feedback is still being answered: a customer
     # is not asked again before they have heard back.
@@ -202,6 +208,19 @@ class Touchpoint(models.Model):
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Email intake (surveys.inbound): a business BCCs in-<token>@INBOUND_DOMAIN on the receipt
+    # it already sends. The address is derived from the code and this number, so the page can
+    # always show it; 0 means no address yet, and each replacement counts up (the old one is
+    # revoked).
+    intake_generation = models.PositiveIntegerField(default=0)
+    # Whose intake mail becomes surveys on its own besides members': the domains the business
+    # sends receipts from (a till system, a booking service). Anyone else's is held.
+    intake_sender_domains = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Domains whose mail to the intake address is trusted, separated by spaces "
+        "or commas (like shop.example, bookings.example). Mail from members is always trusted.",
+    )
 
     objects = OrgQuerySet.as_manager()
 
@@ -217,6 +236,35 @@ class Touchpoint(models.Model):
     @property
     def takes_public_answers(self) -> bool:
         return self.active and self.survey_id is not None and self.survey.active
+
+    def intake_address(self) -> tuple[InboundAddress, str] | None:
+        """The current intake address and its unsaved row (target: this touchpoint's code),
+        or None before the owner asked for one. No query: the token is derived."""
+        if not self.intake_generation:
+            return None
+        row, address = InboundAddress.derived(
+            org=None,
+            purpose=InboundAddress.Purpose.INTAKE,
+            target=f"{self.code}:{self.intake_generation}",
+        )
+        # The generation only changes the token; the sweep finds the touchpoint by its code.
+        row.org_id, row.target = self.org_id, str(self.code)
+        return row, address
+
+    @property
+    def intake_domains(self) -> list[str]:
+        words = re.split(r"[\s,;]+", self.intake_sender_domains.lower())
+        return [w.strip().lstrip("@").strip(".") for w in words if w.strip().lstrip("@")]
+
+    def intake_trusts(self, sender: str) -> bool:
+        """Whether mail from ``sender`` (a bare address) may start a survey without an owner
+        approving it; members are checked by the caller, who has the member list."""
+        domain = sender.rpartition("@")[2].lower()
+        # A listed domain covers its subdomains (mail.shop.example sends for shop.example).
+        return bool(domain) and any(
+            domain == d or domain.endswith("." + d) for d in self.intake_domains
+        )
+
 
 
 class RetiredPublicCode(models.Model):
