@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from accounts.mail import email_queue
-from accounts.models import Membership, Organisation
+from accounts.models import InboundAddress, Membership, Organisation
 
 from .ingest import InteractionInput
 from .library import TemplateQuestion
@@ -652,3 +652,49 @@ def hear_back_confirm(
                 },
             )
     return confirmed
+
+
+# --- Mail that came back (surveys.inbound records it; an owner undoes a bounce here) ----------
+
+
+def customer_bounce_clear(*, customer: Customer, member: Membership, now: datetime) -> bool:
+    """The owner says mail to this address works again: surveys may go to it from now on.
+    Records who said so and when. True if this call cleared a bounce.
+
+    Only a bounce: a complaint opted the customer out, and only the customer can undo that
+    (their unsubscribe page), never the business.
+    """
+    return bool(
+        Customer.objects.filter(pk=customer.pk, org_id=member.org_id)
+        .exclude(bounced_at=None)
+        .update(bounced_at=None, bounce_cleared_at=now, bounce_cleared_by=member)
+    )
+
+
+def touchpoint_intake_address_issue(*, touchpoint: Touchpoint, now: datetime) -> str:
+    """Give the touchpoint a (new) intake address and return it; an earlier one is revoked
+    at once, so mail to it is refused as to any unknown address."""
+    with transaction.atomic():
+        locked = Touchpoint.objects.select_for_update().get(pk=touchpoint.pk)
+        InboundAddress.objects.filter(
+            org_id=locked.org_id,
+            purpose=InboundAddress.Purpose.INTAKE,
+            target=str(locked.code),
+            revoked_at=None,
+        ).update(revoked_at=now)
+        locked.intake_generation += 1
+        locked.save(update_fields=["intake_generation"])
+        row, address = locked.intake_address()
+        row.created_at = now
+        InboundAddress.objects.bulk_create([row], ignore_conflicts=True)
+    touchpoint.intake_generation = locked.intake_generation
+    return address
+
+
+def touchpoint_intake_senders_set(
+    *, touchpoint: Touchpoint, domains: list[str], now: datetime
+) -> None:
+    """Which sender domains' intake mail starts surveys without an owner approving it (from
+    ``now`` on: mail already held stays held for the owner)."""
+    touchpoint.intake_sender_domains = " ".join(domains)
+    touchpoint.save(update_fields=["intake_sender_domains"])

@@ -1,3 +1,5 @@
+import re
+import uuid
 from datetime import timedelta
 from functools import wraps
 
@@ -20,9 +22,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import owner_required
 from accounts.mail import render_email
+from accounts.models import InboundEvent, OutgoingEmail
 from accounts.text import is_storable
 
-from . import public, queries, sending, services, tokens
+from . import inbound, public, queries, sending, services, tokens
 from .forms import (
     CsvUploadForm,
     QuestionForm,
@@ -487,6 +490,8 @@ def touchpoint_new(request):
 @require_http_methods(["GET", "POST"])
 def touchpoint_edit(request, code):
     touchpoint = _get_touchpoint_for_member(request, code)
+    if request.method == "POST" and "intake" in request.POST:
+        return _intake_post(request, touchpoint)
     form = TouchpointForm(request.POST or None, org=request.member.org, instance=touchpoint)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -506,7 +511,48 @@ def _doors_context(touchpoint: Touchpoint) -> dict:
         "website_snippet": public.website_snippet(touchpoint),
         "iframe_snippet": public.iframe_snippet(touchpoint),
         "held": queries.held_responses(touchpoint),
+        "intake_address": (touchpoint.intake_address() or (None, ""))[1],
+        "intake_held": list(inbound.intake_held(touchpoint)[:50]),
     }
+
+
+#: What may be listed as a trusted sender domain: letters, digits, dots and hyphens.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
+
+
+def _intake_post(request, touchpoint: Touchpoint):
+    """The touchpoint page's email intake buttons: issue or replace the address, set the
+    trusted sender domains, approve or discard a held message."""
+    what, now, member = request.POST["intake"], timezone.now(), request.member
+    if what == "address":
+        address = services.touchpoint_intake_address_issue(touchpoint=touchpoint, now=now)
+        messages.success(request, f"Intake address ready: {address}")
+    elif what == "senders":
+        domains = [
+            d.strip().lstrip("@").lower()
+            for d in re.split(r"[\s,;]+", request.POST.get("domains", ""))
+            if d.strip()
+        ]
+        bad = [d for d in domains if not _DOMAIN.match(d)]
+        if bad or len(" ".join(domains)) > 500:
+            messages.error(request, f"Not a domain: {', '.join(bad) or 'too many'}. Nothing saved.")
+        else:
+            services.touchpoint_intake_senders_set(touchpoint=touchpoint, domains=domains, now=now)
+            messages.success(request, "Saved the trusted sender domains.")
+    elif what in ("approve", "discard"):
+        try:
+            event = inbound.intake_held(touchpoint).get(pk=int(request.POST.get("event", "")))
+        except (ValueError, InboundEvent.DoesNotExist):
+            raise Http404 from None
+        if what == "approve":
+            inbound.intake_event_approve(event=event, touchpoint=touchpoint, member=member, now=now)
+            messages.success(request, "Approved: the customer gets the survey as usual.")
+        else:
+            inbound.intake_event_discard(event=event, member=member, now=now)
+            messages.success(request, "Discarded: nobody is surveyed.")
+    else:
+        raise Http404
+    return redirect("surveys:touchpoint", code=touchpoint.code)
 
 
 @owner_required
@@ -578,13 +624,16 @@ def held_release(request, code, invitation_code):
 
 
 @owner_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def invitations(request):
     org = request.member.org
+    if request.method == "POST":
+        return _bounce_clear(request)
     status = request.GET.get("status", "")
     if status not in Invitation.Status.values:
         status = ""
     page = Paginator(queries.invitations_for_org(org, status), 50).get_page(request.GET.get("page"))
+    _attach_emails(page.object_list)
     context = {
         "page": page,
         "status": status,
@@ -629,6 +678,35 @@ def send_now(request):
         return redirect("surveys:invitations")
     status = 400 if request.method == "POST" else 200
     return render(request, "surveys/send_now.html", {"form": form}, status=status)
+
+
+def _attach_emails(rows) -> None:
+    """Each invitation's survey email (``inv.email``, or None), by the outbox key the sweep
+    gave it: one query for the page, however many rows."""
+    rows = list(rows)
+    keys = [f"invitation:{inv.pk}" for inv in rows]
+    emails = {e.key: e for e in OutgoingEmail.objects.filter(key__in=keys)} if keys else {}
+    for inv, key in zip(rows, keys, strict=True):
+        inv.email = emails.get(key)
+
+
+def _posted_code(request, name: str):
+    try:
+        return uuid.UUID(request.POST.get(name, ""))
+    except ValueError:
+        raise Http404 from None
+
+
+def _bounce_clear(request):
+    # Named by the code of the invitation the owner pressed on: customers have no code.
+    invitation = get_object_or_404(
+        Invitation.objects.for_org(request.member.org).select_related("customer"),
+        code=_posted_code(request, "clear_bounce"),
+    )
+    customer = invitation.customer
+    if services.customer_bounce_clear(customer=customer, member=request.member, now=timezone.now()):
+        messages.success(request, f"Cleared: surveys may go to {customer.email} again.")
+    return redirect("surveys:invitations")
 
 
 @owner_required

@@ -1,6 +1,7 @@
 """Mail that comes back, as it concerns customers: bounces and complaints stop the surveys,
 and a reply to a survey email becomes the customer's words."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from accounts.models import InboundAddress, InboundEvent, OutgoingEmail
 from surveys.inbound import inbound_customers_apply
 from surveys.models import Customer, Invitation
 from surveys.sending import invitations_send_due
+from surveys.services import customer_bounce_clear
 from tests.accounts.fixtures.mail import arf, dsn, reply, returned_headers
 from tests.factories import make_invitation
 
@@ -177,3 +179,79 @@ def test_one_broken_event_does_not_stop_the_others(touchpoint, monkeypatch):
     assert Customer.objects.get(pk=second.customer_id).bounced_at is not None
     broken = InboundEvent.objects.get(outgoing=outgoing)
     assert broken.processed_at is None and "odd row" in broken.last_error
+
+
+def test_the_invitation_list_shows_each_email_state_in_one_query(
+    owner_client, touchpoint, django_assert_max_num_queries
+):
+    _delivered, out_delivered = emailed(touchpoint)
+    _bounced, out_bounced = emailed(touchpoint)
+    _complained, out_complained = emailed(touchpoint)
+    now = timezone.now()
+    OutgoingEmail.objects.filter(pk=out_delivered.pk).update(delivered_at=now)
+    OutgoingEmail.objects.filter(pk=out_bounced.pk).update(bounced_at=now)
+    OutgoingEmail.objects.filter(pk=out_complained.pk).update(complained_at=now)
+    with django_assert_max_num_queries(8):
+        html = owner_client.get("/surveys/invitations/").content.decode()
+    states = re.findall(r'data-email-state="(\w+)"', html)
+    assert sorted(states) == ["bounced", "complained", "delivered"]
+
+
+def test_an_owner_clears_a_bounce_after_confirming_and_it_is_recorded(
+    owner_client, owner, touchpoint
+):
+    invitation, _outgoing = emailed(touchpoint)
+    when = timezone.now() - timedelta(days=2)
+    Customer.objects.filter(pk=invitation.customer_id).update(bounced_at=when)
+    html = owner_client.get("/surveys/invitations/").content.decode()
+    assert "Clear the bounce" in html and "Yes, clear the bounce" in html
+    answer = owner_client.post("/surveys/invitations/", {"clear_bounce": str(invitation.code)})
+    assert answer.status_code == 302
+    customer = Customer.objects.get(pk=invitation.customer_id)
+    assert customer.bounced_at is None
+    assert customer.bounce_cleared_by == owner and customer.bounce_cleared_at is not None
+    assert "Clear the bounce" not in owner_client.get("/surveys/invitations/").content.decode()
+
+
+def test_a_complaint_cannot_be_cleared_by_the_owner(owner_client, touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    now = timezone.now()
+    Customer.objects.filter(pk=invitation.customer_id).update(opted_out_at=now)
+    OutgoingEmail.objects.filter(pk=outgoing.pk).update(complained_at=now)
+    html = owner_client.get("/surveys/invitations/").content.decode()
+    assert "Clear the bounce" not in html and "only the customer can ask" in html
+    owner_client.post("/surveys/invitations/", {"clear_bounce": str(invitation.code)})
+    assert Customer.objects.get(pk=invitation.customer_id).opted_out_at == now
+
+
+def test_only_the_business_owner_clears_its_bounces(outsider_client, teammate_client, touchpoint):
+    invitation, _ = emailed(touchpoint)
+    Customer.objects.filter(pk=invitation.customer_id).update(bounced_at=timezone.now())
+    data = {"clear_bounce": str(invitation.code)}
+    assert outsider_client.post("/surveys/invitations/", data).status_code == 404
+    assert outsider_client.post("/surveys/invitations/", {"clear_bounce": "x"}).status_code == 404
+    teammate_client.post("/surveys/invitations/", data)
+    assert Customer.objects.get(pk=invitation.customer_id).bounced_at is not None
+
+
+def test_deferrals_from_before_a_cleared_bounce_do_not_bounce_it_again(owner, touchpoint):
+    invitation, outgoing = emailed(touchpoint)
+    for n in range(2):
+        InboundEvent.objects.create(
+            org=touchpoint.org,
+            source="test",
+            kind="deferred",
+            dedupe_key=f"old-deferral-{n}",
+            outgoing=outgoing,
+            received_at=timezone.now() - timedelta(days=3),
+            processed_at=timezone.now(),
+        )
+    customer = Customer.objects.get(pk=invitation.customer_id)
+    customer.bounced_at = timezone.now() - timedelta(days=3)
+    customer.save()
+    customer_bounce_clear(customer=customer, member=owner, now=timezone.now())
+    InboundEvent.objects.create(
+        org=touchpoint.org, source="test", kind="deferred", dedupe_key="new", outgoing=outgoing
+    )
+    inbound_customers_apply(now=timezone.now())
+    assert Customer.objects.get(pk=customer.pk).bounced_at is None
