@@ -1,5 +1,6 @@
 import mimetypes
 import re
+from datetime import timedelta
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
@@ -8,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
+from django.db.models import Max
+from django.db.models.functions import Lower
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -30,6 +33,7 @@ from .models import (
     ApiToken,
     Membership,
     Organisation,
+    OutgoingEmail,
     StaffInvite,
     WebhookAttempt,
     WebhookDelivery,
@@ -88,13 +92,39 @@ def settings_page(request):
     return render(request, "accounts/settings_org.html", {"org": org, "form": form, "tab": "org"})
 
 
+#: How far back a bounce to a member's address is worth showing.
+MEMBER_BOUNCE_DAYS = 30
+
+
+def _members_with_bounces(org, now, *, for_owner: bool) -> list[Membership]:
+    """The members, each with ``bounced_on``: the latest bounce of Heard's email to their
+    address in the last 30 days, or None. One query for the bounces, whatever the team;
+    none for staff, who aren't shown them (an owner fixes addresses)."""
+    members = list(Membership.objects.filter(org=org).select_related("user"))
+    if not for_owner:
+        return members
+    bounces = dict(
+        OutgoingEmail.objects.filter(
+            org=org, bounced_at__gte=now - timedelta(days=MEMBER_BOUNCE_DAYS)
+        )
+        .annotate(address=Lower("to"))
+        .filter(address__in=[m.user.email.lower() for m in members])
+        .values("address")
+        .annotate(latest=Max("bounced_at"))
+        .values_list("address", "latest")
+    )
+    for m in members:
+        m.bounced_on = bounces.get(m.user.email.lower())
+    return members
+
+
 def _members_context(request, invite_form=None) -> dict:
     org = request.member.org
     now = timezone.now()
     return {
         "org": org,
         "tab": "members",
-        "members": Membership.objects.filter(org=org).select_related("user"),
+        "members": _members_with_bounces(org, now, for_owner=request.member.is_owner),
         "invites": org.staff_invites.pending(now).select_related("invited_by__user")
         if request.member.is_owner
         else [],

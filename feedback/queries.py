@@ -4,9 +4,11 @@ fixed number of queries, whatever the size of the business."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import BigIntegerField, Count, Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, StrIndex, Substr
 from django.urls import reverse
 
+from accounts.models import OutgoingEmail
 from actions.durations import duration_words
 from actions.models import (
     Action,
@@ -18,7 +20,7 @@ from actions.models import (
     promise_counted_condition,
     promise_kept_condition,
 )
-from surveys.models import Response, Touchpoint
+from surveys.models import Invitation, Response, Touchpoint
 
 from . import rollups, stats
 from .models import ActionRollup, WallEntry
@@ -450,3 +452,98 @@ def wall_touchpoints(org) -> list[Touchpoint]:
         .filter(Exists(WallEntry.objects.live().filter(touchpoint=OuterRef("pk"))))
         .order_by("name")
     )
+
+
+# --- Deliverability: what came back about the survey emails -------------------------------------
+
+DELIVERABILITY_DAYS = 30
+SURVEY_EMAIL_KINDS = ("survey-invitation", "survey-reminder")
+# Above these, mailbox providers start filing the business's mail as spam (Gmail and Yahoo
+# ask senders to stay under 0.1 % complaints; a bounce rate past a few percent reads as a
+# bought or stale list).
+COMPLAINT_RATE_LIMIT = 0.001
+BOUNCE_RATE_LIMIT = 0.05
+
+
+@dataclass
+class Deliverability:
+    """Survey emails sent in the last 30 days and what came back, for one touchpoint or all."""
+
+    name: str
+    sent: int = 0
+    bounced: int = 0
+    complained: int = 0
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.sent if self.sent else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complained / self.sent if self.sent else 0.0
+
+    @property
+    def bounce_percent(self) -> str:
+        return f"{self.bounce_rate * 100:.1f}"
+
+    @property
+    def complaint_percent(self) -> str:
+        # Two places: the limit that matters is a tenth of a percent.
+        return f"{self.complaint_rate * 100:.2f}"
+
+    @property
+    def too_many_bounces(self) -> bool:
+        return self.bounce_rate > BOUNCE_RATE_LIMIT
+
+    @property
+    def too_many_complaints(self) -> bool:
+        return self.complaint_rate > COMPLAINT_RATE_LIMIT
+
+
+def deliverability(
+    org, *, now: datetime, touchpoints: list[Touchpoint], touchpoint=None
+) -> tuple[Deliverability, list[Deliverability]]:
+    """(the business's totals, one row per touchpoint that sent any) over the last 30 days.
+
+    One query: survey emails are found by kind and joined to their invitation through the
+    outbox key (``invitation:<id>``, ``invitation-reminder:<id>``), since the accounts floor's
+    row can't point at a survey's.
+    """
+    invitation_id = Cast(
+        Substr("key", StrIndex("key", Value(":")) + 1), output_field=BigIntegerField()
+    )
+    touchpoint_of = Invitation.objects.filter(pk=OuterRef("invitation_id")).values(
+        "interaction__touchpoint_id"
+    )[:1]
+    rows = (
+        OutgoingEmail.objects.filter(
+            org=org,
+            kind__in=SURVEY_EMAIL_KINDS,
+            sent_at__gte=now - timedelta(days=DELIVERABILITY_DAYS),
+        )
+        .annotate(invitation_id=invitation_id)
+        .annotate(touchpoint_id=Subquery(touchpoint_of))
+    )
+    if touchpoint is not None:
+        rows = rows.filter(touchpoint_id=touchpoint.pk)
+    counts = rows.values("touchpoint_id").annotate(
+        sent=Count("pk"),
+        bounced=Count("pk", filter=Q(bounced_at__isnull=False)),
+        complained=Count("pk", filter=Q(complained_at__isnull=False)),
+    )
+    names = {t.pk: t.name for t in touchpoints}
+    total = Deliverability(name="All touchpoints")
+    per_touchpoint = []
+    for row in counts.order_by("touchpoint_id"):
+        each = Deliverability(
+            name=names.get(row["touchpoint_id"], "Other"),
+            sent=row["sent"],
+            bounced=row["bounced"],
+            complained=row["complained"],
+        )
+        per_touchpoint.append(each)
+        total.sent += each.sent
+        total.bounced += each.bounced
+        total.complained += each.complained
+    per_touchpoint.sort(key=lambda d: d.name)
+    return total, per_touchpoint

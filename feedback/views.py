@@ -79,8 +79,14 @@ def _dashboard_filters(request, org) -> tuple[int, Touchpoint | None, list[Touch
 def dashboard(request):
     org = request.member.org
     days, touchpoint, touchpoints = _dashboard_filters(request, org)
-    context = queries.dashboard(org, days=days, touchpoint=touchpoint, now=timezone.now())
+    now = timezone.now()
+    context = queries.dashboard(org, days=days, touchpoint=touchpoint, now=now)
+    sending, sending_rows = queries.deliverability(
+        org, now=now, touchpoints=touchpoints, touchpoint=touchpoint
+    )
     context.update(
+        sending=sending,
+        sending_rows=sending_rows,
         org=org,
         days=days,
         windows=queries.DASHBOARD_WINDOWS,

@@ -315,3 +315,34 @@ def test_member_actions_reject_get(owner_client, owner, teammate, path):
     )
     url = path.format(m=teammate.code, i=invite.code)
     assert owner_client.get(url).status_code == 405
+
+
+def test_it_shows_owners_which_member_addresses_bounced_lately(
+    owner_client, teammate_client, org, owner, teammate, django_assert_max_num_queries
+):
+    now = timezone.now()
+    for n in range(10):
+        make_member(org, f"m{n}@alpha.example", "staff")
+
+    def sent(key, to, bounced_at):
+        OutgoingEmail.objects.create(
+            org=org,
+            key=key,
+            kind="action-notice",
+            to=to,
+            from_email="x@heard.example",
+            subject="s",
+            body_text="b",
+            sent_at=now,
+            bounced_at=bounced_at,
+        )
+
+    sent("k1", "BOB@alpha.example", now - timedelta(days=2))
+    sent("k2", "m1@alpha.example", now - timedelta(days=40))  # too long ago to matter now
+    sent("k3", "m2@alpha.example", None)
+    with django_assert_max_num_queries(8):
+        html = owner_client.get("/settings/members/").content.decode()
+    assert html.count("data-member-bounce") == 1
+    assert f"Emails to this address bounced on {(now - timedelta(days=2)):%-d %b %Y}" in html
+    # Staff see the list, not the addresses' troubles.
+    assert "data-member-bounce" not in teammate_client.get("/settings/members/").content.decode()
