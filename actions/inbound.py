@@ -10,6 +10,7 @@ the event row and does nothing else: it never notifies anyone and never reopens 
 reply to a closed action reopens nothing by itself either: staff decide, with one click.
 """
 
+import email.utils
 import logging
 from datetime import datetime
 
@@ -109,6 +110,16 @@ def action_reply_record(*, action: Action, event: InboundEvent, now: datetime) -
         created_at=now,
     )
     Action.objects.filter(pk=action.pk).update(customer_replied_at=now)
+    # Imported here: actions.services imports this module (for the reply address).
+    from .services import action_hook
+
+    action_hook(
+        action,
+        "customer.replied",
+        now=now,
+        customer={"email": action.customer.email if action.customer_id else _bare(event.sender)},
+        text=words,
+    )
     context = {"action": action, "words": words, "subject": event.subject}
     writer = _last_writer(action)
     if writer is not None:
@@ -134,6 +145,10 @@ def action_reply_record(*, action: Action, event: InboundEvent, now: datetime) -
             context={**context, "member": member},
         )
     return reply
+
+
+def _bare(address: str) -> str:
+    return email.utils.parseaddr(address or "")[1].lower()
 
 
 def _told(action: Action) -> list[Membership]:
