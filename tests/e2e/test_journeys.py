@@ -413,6 +413,62 @@ def staff_closes_the_loop(story: Story, n: int):
     story.shot(n, customer, "status-done", gallery=True)
     story.check_a11y(n, customer, "the status page, done")
 
+    customer_replies_by_email(story, n, page, message)
+
+
+CUSTOMER_REPLY = "Thank you, that's kind. The taxi was £18; the bike rides beautifully now."
+
+
+def customer_replies_by_email(story: Story, n: int, page, loop_email):
+    """The customer answers the loop-closing email in their mail client: the reply goes
+    through the real SMTP listener, the worker's sweep puts it on the action."""
+    import smtplib
+    import socket
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
+    from accounts.management.commands.inbound_smtp import inbound_controller
+    from actions.tasks import apply_inbound_to_actions
+
+    reply_to = loop_email.reply_to[0]
+    reply = EmailMessage()
+    reply["From"] = f"{CUSTOMER['first']} {CUSTOMER['surname']} <{CUSTOMER['email']}>"
+    reply["To"] = reply_to
+    reply["Subject"] = f"Re: {loop_email.subject}"
+    reply["Date"] = format_datetime(datetime.now(UTC))
+    reply["Message-ID"] = make_msgid(domain="example.net")
+    if loop_email.extra_headers.get("Message-ID"):
+        reply["In-Reply-To"] = loop_email.extra_headers["Message-ID"]
+    quoted = "\n".join(f"> {line}" for line in loop_email.body.splitlines())
+    when = datetime.now(ZoneInfo(TZ)).strftime("%a, %-d %b %Y at %H:%M")
+    reply.set_content(f"{CUSTOMER_REPLY}\n\nMaya\n\nOn {when}, {BUSINESS} wrote:\n{quoted}\n")
+
+    # A port the operating system says is free, so parallel runs never collide (aiosmtpd's
+    # controller checks it is up by connecting to the port it was given, so not 0).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = inbound_controller(host="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(reply, from_addr=CUSTOMER["email"], to_addrs=[reply_to])
+    finally:
+        controller.stop()
+
+    apply_inbound_to_actions.delay()
+
+    def reply_on_the_action():
+        page.goto(story.action_path)
+        return page.locator("figure.customer-reply").count() == 1
+
+    wait_for(reply_on_the_action, "the worker to put the customer's reply on the action")
+    words = page.locator("figure.customer-reply blockquote").inner_text()
+    # Their new words only: the quoted loop email stays out.
+    assert words.startswith(CUSTOMER_REPLY) and "We now text" not in words, words
+    expect(page.get_by_text("Replied by email")).to_be_visible()
+    story.shot(n, page, "customer-reply")
+
 
 # --- Chapter 4: the public ----------------------------------------------------------------------
 
