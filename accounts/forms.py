@@ -188,6 +188,19 @@ class OrganisationForm(forms.ModelForm):
     invitation_expiry_days = forms.IntegerField(
         label="Survey links expire after (days)", min_value=1, max_value=365
     )
+    # Not required: a settings page that doesn't show it keeps the period it had.
+    retention_months = forms.IntegerField(
+        label="Keep customers' data for (months)",
+        min_value=1,
+        max_value=240,
+        required=False,
+        help_text="Customers with no interaction for this long are anonymised automatically; "
+        "your privacy page says so.",
+    )
+
+    def clean_retention_months(self):
+        value = self.cleaned_data.get("retention_months")
+        return self.instance.retention_months if value is None else value
 
     class Meta:
         model = Organisation
@@ -206,6 +219,7 @@ class OrganisationForm(forms.ModelForm):
             "fatigue_days",
             "survey_reminder_days",
             "invitation_expiry_days",
+            "retention_months",
             "wall_enabled",
             "require_mfa",
         ]

@@ -118,6 +118,12 @@ class Organisation(models.Model):
         default=False,
         help_text="Every member must set up two-factor authentication before anything else.",
     )
+    # Customers with no interaction for this long are anonymised by the daily retention sweep
+    # (feedback.privacy), with the same rules as an erasure; the privacy page says so.
+    retention_months = models.PositiveSmallIntegerField(
+        default=24,
+        help_text="Customers with no interaction for this many months are anonymised.",
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -125,7 +131,11 @@ class Organisation(models.Model):
             models.CheckConstraint(
                 condition=Q(work_starts__lt=models.F("work_ends")),
                 name="organisation_work_hours_ordered",
-            )
+            ),
+            # Zero would anonymise every customer the night it was saved.
+            models.CheckConstraint(
+                condition=Q(retention_months__gte=1), name="organisation_retention_positive"
+            ),
         ]
 
     def __str__(self):
@@ -247,6 +257,7 @@ class ApiToken(models.Model):
         INGEST = "ingest", "Send interactions"
         READ = "read", "Read responses, actions and customers"
         WEBHOOKS = "webhooks", "Subscribe and unsubscribe webhooks"
+        PRIVACY = "privacy", "Export and erase a customer's data"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="api_tokens")
@@ -859,3 +870,53 @@ class WebhookAttempt(models.Model):
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class AccessRecordQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Access records are append-only.")
+
+    def delete(self):
+        raise TypeError("Access records are append-only.")
+
+
+class AccessRecord(models.Model):
+    """Who looked at or changed a customer's data: one row per export, erasure, CSV download
+    and customer search, written by the page that did it (``accounts.privacy.access_record``).
+
+    Append-only (the model and its queryset refuse updates and deletes; a whole business
+    going still cascades). ``subject`` is a keyed hash of the address
+    (``accounts.privacy.address_hash``), never the address itself, so the log of who looked
+    at a customer's data does not become one more copy of it, and survives their erasure.
+    """
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", "Exported a customer's data"
+        ERASE = "erase", "Erased a customer"
+        CSV_DOWNLOAD = "csv_download", "Downloaded a CSV"
+        CUSTOMER_SEARCH = "customer_search", "Searched for a customer"
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="access_records")
+    # None when the business itself did it (the customer's own request, the API, retention).
+    member = models.ForeignKey(Membership, models.SET_NULL, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    subject = models.CharField(max_length=64, blank=True)
+    # What, in a few words that name no customer: "responses, 30 days", "staff notes left out".
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    objects = AccessRecordQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-created_at"], name="access_record_org_recent")]
+
+    def __str__(self):
+        return f"{self.kind} by {self.member_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise TypeError("Access records are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Access records are append-only.")

@@ -4,14 +4,16 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import member_required, owner_required
 from surveys import tokens
-from surveys.models import Response
+from surveys.models import ErasureRequest, Response
+from surveys.privacy import erasure_request_record
 
 from . import forms, queries, routing, services
 from .models import Action, ActionEvent, ActionResponse, LoopMessage, RoutingRule
@@ -505,9 +507,11 @@ def response_link(response):
     )
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
 @tokens.customer_link
 def status_page(request, invitation):
+    if request.method == "POST" or request.GET.get("delete") == "1":
+        return _delete_my_data(request, invitation)
     context = _status_context(invitation)
     if _status_expired(invitation, context["response"], context["action"], timezone.now()):
         return _status_expired_page(request, invitation, context["response"])
@@ -572,3 +576,19 @@ def sorted_page(request, invitation):
             "token": invitation.token,
         },
     )
+
+
+def _delete_my_data(request, invitation):
+    """ "Delete what I told you": a GET shows the confirmation (mail scanners open links), a
+    confirmed POST records the request, which feedback.privacy's sweep carries out."""
+    if request.method == "POST" and "delete_my_data" not in request.POST:
+        # The page itself takes no other POST.
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    path = reverse("actions:status", args=[invitation.token])
+    if request.method != "POST" or request.POST.get("delete_my_data") != "yes":
+        context = {"org": invitation.org, "form_action": path, "back_url": path}
+        return render(request, "surveys/delete_confirm.html", context)
+    erasure_request_record(
+        invitation=invitation, source=ErasureRequest.Source.STATUS_PAGE, now=timezone.now()
+    )
+    return render(request, "surveys/delete_requested.html", {"org": invitation.org})

@@ -27,6 +27,8 @@ from surveys import api as surveys_api
 from surveys.ingest import InputError
 from surveys.jsonbody import BodyError, JsonBodyParser, json_body_read
 
+from . import privacy
+
 
 class HeardAPI(NinjaAPI):
     def get_content_type(self) -> str:
@@ -151,6 +153,52 @@ def webhook_unsubscribe(request, code: str):
     if endpoint is None or key is None:
         raise surveys_api.ApiError(404, {"id": ["This business has no webhook with that id."]})
     hooks.webhook_endpoint_delete(endpoint=endpoint, now=timezone.now())
+    return HttpResponse(status=204)
+
+
+# --- A customer's data (feedback.privacy), scope "privacy" ----------------------------------
+# On surveys' read router, because DELETE shares its path with GET /customers/<email> and
+# Django dispatches a path to one router; the work is the top floor's, which sees everything.
+
+PRIVACY = surveys_api.TokenAuth(ApiToken.Scope.PRIVACY)
+surveys_api.SCOPE_REFUSALS.setdefault(
+    ApiToken.Scope.PRIVACY, "This token can't export or erase customers' data."
+)
+
+
+@surveys_api.read_router.get(
+    "/customers/{email}/export",
+    auth=PRIVACY,
+    url_name="customer_export",
+    summary="Everything Heard holds about one address in this business, as one JSON object.",
+    response={200: dict} | surveys_api.error_responses(401, 403, 404, 429),
+)
+def customer_export(request, email: str):
+    org = request.auth.org
+    if not privacy.address_seen(org=org, email=email):
+        raise surveys_api.ApiError(404, {"email": ["This business has never known that address."]})
+    return privacy.customer_export(
+        org=org, email=email, member=None, include_notes=False, now=timezone.now()
+    )
+
+
+@surveys_api.read_router.delete(
+    "/customers/{email}",
+    auth=PRIVACY,
+    url_name="customer_erase",
+    summary="Erase one address's data in this business, irreversibly; it is never surveyed again.",
+    response={204: None} | surveys_api.error_responses(401, 403, 404, 429),
+)
+def customer_erase(request, email: str):
+    erased = privacy.customer_erase(
+        org=request.auth.org,
+        email=email,
+        member=None,
+        now=timezone.now(),
+        source=f"API token “{request.auth.name}”"[:200],
+    )
+    if not erased:
+        raise surveys_api.ApiError(404, {"email": ["This business has never known that address."]})
     return HttpResponse(status=204)
 
 

@@ -377,6 +377,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 9},
     },
+    # Privacy (feedback.privacy): a customer's own "Delete what I told you" within seconds,
+    # and each business's retention period once a day.
+    "carry-out-erasure-requests": {
+        "task": "feedback.tasks.carry_out_erasure_requests",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
+    "apply-retention": {
+        "task": "feedback.tasks.apply_retention",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
 }
 # Outbound webhooks refuse loopback, private, link-local and other non-public addresses so an
 # owner can't point Heard at its own network. Development (DEBUG) and tests may allow them.

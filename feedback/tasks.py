@@ -5,6 +5,7 @@ from django.utils import timezone
 from accounts.models import Organisation
 
 from .models import Heartbeat
+from .privacy import erasure_requests_carry_out, retention_sweep
 from .rollups import rollups_refresh
 
 
@@ -24,3 +25,17 @@ def refresh_rollups() -> None:
     now = timezone.now()
     for org in Organisation.objects.order_by("pk").iterator():
         rollups_refresh(org=org, now=now)
+
+
+@shared_task
+def carry_out_erasure_requests() -> None:
+    """Erase the customers who asked on their own pages. Safe to run twice: requests are
+    claimed with SKIP LOCKED and an erasure repeated changes nothing."""
+    erasure_requests_carry_out(now=timezone.now())
+
+
+@shared_task
+def apply_retention() -> None:
+    """Anonymise customers past their business's retention period. Safe to run twice: a
+    customer anonymised is never picked again."""
+    retention_sweep(now=timezone.now())

@@ -21,6 +21,12 @@ feedback_patterns = (
             views.wall_unpublish,
             name="wall_unpublish",
         ),
+        path("dashboard/privacy/", views.privacy_manage, name="privacy"),
+        path("dashboard/privacy/export/", views.privacy_export, name="privacy_export"),
+        path("dashboard/privacy/erase/", views.privacy_erase, name="privacy_erase"),
+        # The business's public privacy notice (?business=<slug>), linked from every survey
+        # email and customer page.
+        path("privacy/", views.privacy_public, name="privacy_public"),
         path("wall/<slug:slug>/", views.wall, name="wall"),
         path("wall/<slug:slug>/feed/", views.wall_feed, name="wall_feed"),
         path("wall/<slug:slug>/embed/", views.wall_embed, name="wall_embed"),

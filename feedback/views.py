@@ -1,6 +1,7 @@
 import csv
 import re
 from functools import wraps
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -21,10 +22,12 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import owner_required
+from accounts.models import AccessRecord, Organisation
+from accounts.privacy import access_record
 from actions.models import Action
 from surveys.models import Response, Touchpoint
 
-from . import charts, health, queries, services, stats, wallcache
+from . import charts, health, privacy, queries, services, stats, wallcache
 from .feeds import WallFeed
 from .models import Heartbeat, WallEntry
 
@@ -144,6 +147,14 @@ def export_responses(request):
     )
     if touchpoint is not None:
         responses = responses.filter(invitation__interaction__touchpoint=touchpoint)
+    # Who downloaded customers' data, and which (the access log on the privacy page).
+    access_record(
+        org=org,
+        member=request.member,
+        kind=AccessRecord.Kind.CSV_DOWNLOAD,
+        detail=f"responses, {days} days" + (f", {touchpoint.name}" if touchpoint else ""),
+        now=timezone.now(),
+    )
     responses = (
         responses.select_related("customer", "invitation__interaction__touchpoint")
         .prefetch_related("answers__question")
@@ -187,6 +198,13 @@ def export_actions(request):
     actions = Action.objects.for_org(org).filter(created_at__gte=window.start)
     if touchpoint is not None:
         actions = actions.filter(touchpoint=touchpoint)
+    access_record(
+        org=org,
+        member=request.member,
+        kind=AccessRecord.Kind.CSV_DOWNLOAD,
+        detail=f"actions, {days} days" + (f", {touchpoint.name}" if touchpoint else ""),
+        now=timezone.now(),
+    )
     actions = (
         actions.select_related("owner__user", "touchpoint")
         .prefetch_related("tags")
@@ -463,3 +481,109 @@ def wall_feed(request, slug):
 
     content, content_type = wallcache.cached_wall(slug, "feed", build)
     return HttpResponse(content, content_type=content_type)
+
+
+# ---------------------------------------------------------------------------------------------
+# Privacy: a customer's data, found, exported and erased by owners; the public privacy page.
+
+
+class PrivacyEraseForm(forms.Form):
+    email = forms.EmailField()
+    confirm = forms.CharField(label="Type the address again to confirm", max_length=254)
+
+    def clean(self):
+        data = super().clean()
+        email, confirm = data.get("email", ""), data.get("confirm", "")
+        if email and confirm.strip().lower() != email.strip().lower():
+            self.add_error("confirm", "Type the customer's address exactly to confirm.")
+        return data
+
+
+@require_GET
+@owner_required
+def privacy_manage(request):
+    """Find a customer by address (every search is logged), export or erase them, and see who
+    looked. Searching is a GET (a bookmarkable lookup); it writes only the access log."""
+    org = request.member.org
+    email = request.GET.get("email", "").strip()
+    found = None
+    if email:
+        try:
+            email = forms.EmailField().clean(email)
+        except ValidationError:
+            messages.error(request, "That doesn't look like an email address.")
+            email = ""
+        if email:
+            found = privacy.customer_search(
+                org=org, email=email, member=request.member, now=timezone.now()
+            )
+    log = AccessRecord.objects.filter(org=org).select_related("member__user")[:100]
+    return render(
+        request,
+        "feedback/privacy.html",
+        {"org": org, "email": email, "found": found, "log": log, "erase_form": PrivacyEraseForm()},
+    )
+
+
+@require_POST
+@owner_required
+def privacy_export(request):
+    org = request.member.org
+    email = request.POST.get("email", "").strip()
+    if not privacy.address_seen(org=org, email=email):
+        raise Http404("Heard has nothing about that address.")
+    data = privacy.customer_export(
+        org=org,
+        email=email,
+        member=request.member,
+        include_notes=request.POST.get("include_notes") == "yes",
+        now=timezone.now(),
+    )
+    answer = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    answer["Content-Disposition"] = f'attachment; filename="{org.slug}-customer-export.json"'
+    return answer
+
+
+@require_POST
+@owner_required
+def privacy_erase(request):
+    org = request.member.org
+    form = PrivacyEraseForm(request.POST)
+    if not form.is_valid():
+        for problems in form.errors.values():
+            for problem in problems:
+                messages.error(request, problem)
+        return redirect(reverse("feedback:privacy") + "?" + _query(email=request.POST.get("email")))
+    done = privacy.customer_erase(
+        org=org, email=form.cleaned_data["email"], member=request.member, now=timezone.now()
+    )
+    if done:
+        messages.success(
+            request,
+            "Erased. Heard no longer holds anything that identifies this customer, and will "
+            "never survey the address again.",
+        )
+    else:
+        messages.error(request, "Heard has nothing about that address.")
+    return redirect("feedback:privacy")
+
+
+def _query(**params) -> str:
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+@require_GET
+def privacy_public(request):
+    """What Heard stores for one business, why, for how long and whom to ask: public, from the
+    business's settings, linked from every survey email and customer page."""
+    slug = request.GET.get("business", "")
+    org = Organisation.objects.filter(slug=slug).first() if _SLUG.match(slug) else None
+    if org is None:
+        raise Http404("No such business.")
+    owners = [m.user.email for m in org.owners()]
+    context = {
+        "org": org,
+        "contact": org.reply_to or (owners[0] if owners else ""),
+        "retention_months": org.retention_months,
+    }
+    return render(request, "feedback/privacy_public.html", context)

@@ -67,6 +67,9 @@ class Customer(models.Model):
     # is not asked again before they have heard back.
     survey_hold = models.BooleanField(default=False)
     survey_hold_reason = models.CharField(max_length=200, blank=True)
+    # Anonymised (surveys.privacy): at their request or by the retention sweep. The row stays
+    # so figures keep counting what they answered; nothing identifies them any more.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgQuerySet.as_manager()
 
@@ -348,6 +351,7 @@ class Invitation(models.Model):
         NO_SURVEY = "no_survey", "The touchpoint has no active survey"
         OPEN_ACTION = "open_action", "Earlier feedback is still being answered"
         EXPIRED = "expired", "Expired before it could be sent"
+        SUPPRESSED = "suppressed", "The customer asked us to erase their data"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="invitations")
@@ -401,6 +405,11 @@ class Invitation(models.Model):
         customer, the organisation and the touchpoint: load them with the invitation.
         """
         reasons, customer = Invitation.SkipReason, self.customer
+        # Erased, or an address on the suppression list (marked when the invitation was
+        # recorded, surveys.services): the person asked never to hear from us, which outranks
+        # whatever else is true.
+        if customer.erased_at or self.skip_reason == reasons.SUPPRESSED:
+            return reasons.SUPPRESSED
         # Bounced first: whatever else is true, mail to that address doesn't arrive, and
         # that is what the owner has to fix.
         if customer.bounced_at:
@@ -618,3 +627,59 @@ _CHOOSE = {
     Question.Kind.YES_NO: "Choose yes or no.",
     Question.Kind.RATING: "Choose a number from 1 to 5.",
 }
+
+
+class Suppression(models.Model):
+    """An address erased at its owner's request, kept only as a keyed hash
+    (``accounts.privacy.address_hash``): the business never surveys that person again, and
+    cannot read the address back from this list."""
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="suppressions")
+    address_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "address_hash"], name="suppression_unique")
+        ]
+
+    def __str__(self):
+        return f"Suppressed address {self.address_hash[:12]}…"
+
+
+class ErasureRequestQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(done_at=None)
+
+
+class ErasureRequest(models.Model):
+    """A customer pressed "Delete what I told you" on their survey or status page.
+
+    Those pages sit on floors that can't see everything the person left behind (the wall, the
+    outbox's staff notices), so they record this row and the ``erase-requested-customers``
+    sweep (feedback.privacy) carries it out and sets ``done_at``."""
+
+    class Source(models.TextChoices):
+        SURVEY_PAGE = "survey_page", "The survey page"
+        STATUS_PAGE = "status_page", "The status page"
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="erasure_requests")
+    customer = models.ForeignKey(Customer, models.CASCADE, related_name="erasure_requests")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    requested_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    objects = ErasureRequestQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The sweep: the few requests not yet carried out, oldest first.
+            models.Index(
+                fields=["requested_at"], name="erasure_request_pending", condition=Q(done_at=None)
+            )
+        ]
+
+    def __str__(self):
+        return f"Erasure of customer {self.customer_id} ({self.source})"

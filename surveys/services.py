@@ -35,6 +35,7 @@ from .models import (
     Touchpoint,
     new_public_code,
 )
+from .privacy import suppressed_addresses
 from .signals import response_submitted
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,15 @@ def _record_bulk(org, items, source, now, known=None) -> list[tuple[Interaction,
         results.append((interaction, True))
     if fresh:
         Interaction.objects.bulk_create(fresh)
-        invitations = Invitation.objects.bulk_create([_invitation_new(i, now) for i in fresh])
+        invitations = [_invitation_new(i, now) for i in fresh]
+        # Someone who had their data erased is recorded afresh (the business did serve them)
+        # but never asked again: the suppression list holds their address's keyed hash.
+        suppressed = suppressed_addresses(org=org, emails=[i.customer.email for i in fresh])
+        for invitation in invitations:
+            if invitation.customer.email.lower() in suppressed:
+                invitation.status = Invitation.Status.SKIPPED
+                invitation.skip_reason = Invitation.SkipReason.SUPPRESSED
+        invitations = Invitation.objects.bulk_create(invitations)
         for interaction, invitation in zip(fresh, invitations, strict=True):
             interaction.invitation = invitation  # cached: the API's answer shows it
     return results

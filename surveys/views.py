@@ -51,6 +51,7 @@ from .models import (
     Survey,
     Touchpoint,
 )
+from .privacy import ErasureRequest, erasure_request_record
 
 # --- The customer's pages ---------------------------------------------------------------------
 
@@ -144,6 +145,10 @@ def _survey_context(invitation, questions, answers, **extra):
 @require_http_methods(["GET", "HEAD", "POST"])
 @tokens.customer_link(closed=tokens.survey_closed_page)
 def survey_page(request, invitation):
+    if request.method == "POST" and "delete_my_data" in request.POST:
+        return _delete_my_data(request, invitation)
+    if request.GET.get("delete") == "1":
+        return _delete_my_data_confirm(request, invitation)
     questions, answers = queries.survey_page_data(invitation)
     if request.method == "POST" and "q" in request.POST:
         return _save_one_answer(request, invitation, questions, answers)
@@ -958,3 +963,24 @@ def hear_back(request, token):
     if found.confirmed_at is not None:
         context["status_token"] = found.response.invitation.token
     return render(request, "surveys/hear_back.html", context)
+
+
+# --- "Delete what I told you" (the customer's own erasure; feedback.privacy carries it out) ---
+
+
+def _delete_my_data_confirm(request, invitation):
+    """The confirmation step: a GET only shows the question (mail scanners open links)."""
+    path = reverse("surveys:page", args=[invitation.token])
+    context = {"org": invitation.org, "form_action": path, "back_url": path}
+    return render(request, "surveys/delete_confirm.html", context)
+
+
+def _delete_my_data(request, invitation):
+    """Record the request; the erase-requested-customers sweep erases them within seconds
+    (this floor can't reach their actions, the wall or the outbox's staff notices)."""
+    if request.POST.get("delete_my_data") != "yes":
+        return _delete_my_data_confirm(request, invitation)
+    erasure_request_record(
+        invitation=invitation, source=ErasureRequest.Source.SURVEY_PAGE, now=timezone.now()
+    )
+    return render(request, "surveys/delete_requested.html", {"org": invitation.org})
