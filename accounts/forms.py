@@ -10,7 +10,7 @@ from django.contrib.auth import password_validation
 
 from .chat import chat_url_problem
 from .hooks import EVENT_TYPES, webhook_url_problem
-from .models import TIMEZONES, ApiToken, Membership, Organisation, WebhookEndpoint
+from .models import HTTPS_URL, TIMEZONES, ApiToken, Membership, Organisation, WebhookEndpoint
 from .services import organisation_create
 
 # breaks_lines is imported from here by accounts/adapter.py.
@@ -188,6 +188,18 @@ class OrganisationForm(forms.ModelForm):
     invitation_expiry_days = forms.IntegerField(
         label="Survey links expire after (days)", min_value=1, max_value=365
     )
+    review_url = forms.URLField(
+        label="Public review link",
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        validators=[HTTPS_URL],
+        help_text=(
+            "Google, Trustpilot or any review page. Offered once to every customer whose "
+            "feedback you've answered, whatever they said: review sites forbid asking only "
+            "happy customers."
+        ),
+    )
     # Not required: a settings page that doesn't show it keeps the period it had.
     retention_months = forms.IntegerField(
         label="Keep customers' data for (months)",
@@ -221,6 +233,7 @@ class OrganisationForm(forms.ModelForm):
             "invitation_expiry_days",
             "retention_months",
             "wall_enabled",
+            "review_url",
             "require_mfa",
         ]
         labels = {
@@ -252,6 +265,13 @@ class OrganisationForm(forms.ModelForm):
 
     def clean_brand_colour(self):
         return self.cleaned_data["brand_colour"].lower()
+
+    def clean_review_url(self):
+        # A settings page that doesn't show the field yet posts nothing for it: keep the
+        # saved link rather than erase it.
+        if "review_url" not in self.data:
+            return self.instance.review_url
+        return self.cleaned_data["review_url"]
 
     def clean(self):
         cleaned = super().clean()

@@ -9,12 +9,14 @@ from datetime import time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6f5c.")
+# Links Heard hands to customers must not downgrade them to plain http.
+HTTPS_URL = URLValidator(schemes=["https"], message="Use an https:// address.")
 TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
 
@@ -114,6 +116,15 @@ class Organisation(models.Model):
     )
     invitation_expiry_days = models.PositiveSmallIntegerField(default=30)
     wall_enabled = models.BooleanField(default=False)
+    # A public review page (Google, Trustpilot…), offered to every customer whose loop closed,
+    # whatever they answered (actions.reviews): review sites forbid asking only happy ones.
+    review_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[HTTPS_URL],
+        help_text="Offered to every customer once their feedback has been answered, whatever "
+        "they said: asking only happy customers is against review sites' rules.",
+    )
     require_mfa = models.BooleanField(
         default=False,
         help_text="Every member must set up two-factor authentication before anything else.",

@@ -7,7 +7,7 @@ from accounts.models import Membership
 from accounts.text import text_storable
 from surveys.models import Question, Touchpoint
 
-from .models import Action, RoutingRule
+from .models import Action, Cause, Kind, RoutingRule
 from .services import TEXT_LIMIT
 
 
@@ -102,6 +102,26 @@ class CloseForm(forms.Form):
         help_text="The customer will read this.",
         error_messages={"required": "Say what you did (or why not): the customer will read it."},
     )
+    cause = forms.ModelChoiceField(
+        queryset=Cause.objects.none(),
+        to_field_name="code",
+        required=False,
+        label="Why it happened",
+        empty_label="Choose…",
+        help_text="From your business's list of causes: the dashboard shows which come back.",
+        error_messages={"required": "Choose why it happened: the dashboard counts causes."},
+    )
+
+    def __init__(self, *args, action: Action | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A problem is asked for its cause once the business has a list; suggestions and
+        # praise have none.
+        causes = Cause.objects.none()
+        if action is not None and action.kind == Kind.PROBLEM:
+            causes = Cause.objects.filter(org=action.org_id, active=True)
+        self.fields["cause"].queryset = causes
+        self.fields["cause"].required = causes.exists()
+        self.asks_cause = self.fields["cause"].required
 
 
 class LoopMessageForm(forms.Form):
@@ -215,3 +235,24 @@ class RoutingRuleForm(forms.ModelForm):
         if value and value not in {c for c, _ in self.fields["question_key"].choices}:
             raise ValidationError("Choose one of your questions.")
         return value or None
+
+
+class StillSortedForm(OutcomeForm):
+    """ "Is it still sorted?": the follow-up's one question."""
+
+    comment = CleanTextField(
+        label="What came back? (optional)",
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class CauseForm(forms.Form):
+    name = CleanTextField(label="Cause", max_length=60)
+
+
+class CauseEditForm(CauseForm):
+    active = forms.BooleanField(
+        label="Offered when closing", required=False, help_text="Untick to retire it."
+    )

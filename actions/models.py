@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
@@ -79,6 +79,26 @@ class Tag(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["org", "name"], name="tag_unique_per_org")]
+
+    def __str__(self):
+        return self.name
+
+
+class Cause(models.Model):
+    """One entry of an organisation's own short list of root causes ("Part out of stock",
+    "Rushed workshop"). Closing a problem asks for one, so the dashboard can show which
+    causes lie behind the most problems; free tags stay for everything else. A cause is
+    retired (``active``), never deleted: closed actions keep theirs."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="causes")
+    name = models.CharField(max_length=60)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="cause_unique_per_org")]
 
     def __str__(self):
         return self.name
@@ -209,6 +229,32 @@ class ActionQuerySet(models.QuerySet):
         row["no_answer"] = row["told"] - row["confirmed"] - row["not_sorted"]
         return row
 
+    def cause_trend(
+        self, *, start: datetime, end: datetime, previous_start: datetime, limit: int = 5
+    ) -> list[dict]:
+        """The causes behind the most problems closed in [start, end), each with its count
+        in the period before ([previous_start, start)): ``{"name", "now", "before"}``, most
+        first. Counted once per problem (a merged action's problem is the one it joined), and
+        only while closed: a reopened problem has no settled cause yet. One query."""
+        return list(
+            self.filter(
+                kind=Kind.PROBLEM,
+                merged_into=None,
+                status__in=Action.CLOSED_STATUSES,
+                cause__isnull=False,
+                closed_at__gte=previous_start,
+                closed_at__lt=end,
+            )
+            .values("cause__name")
+            .annotate(
+                now=Count("pk", filter=Q(closed_at__gte=start)),
+                before=Count("pk", filter=Q(closed_at__lt=start)),
+            )
+            .filter(now__gt=0)
+            .order_by("-now", "cause__name")
+            .values("cause__name", "now", "before")[:limit]
+        )
+
 
 class Action(models.Model):
     """A customer's feedback turned into an owned promise with a deadline."""
@@ -293,6 +339,8 @@ class Action(models.Model):
     # The customer's latest email reply (actions.inbound); the inbox marks the action until a
     # member next touches it (updated_at after this).
     customer_replied_at = models.DateTimeField(null=True, blank=True)
+    # Why the problem happened, from the organisation's own list (asked when it closes).
+    cause = models.ForeignKey(Cause, models.SET_NULL, null=True, blank=True, related_name="actions")
 
     objects = ActionQuerySet.as_manager()
 
@@ -524,3 +572,167 @@ class RoutingRequest(models.Model):
 
     def __str__(self):
         return f"Route response {self.response_id}"
+
+
+class FollowUpQuerySet(models.QuerySet):
+    def due(self, now: datetime):
+        """Not yet sent or skipped, and due: the ``follow_up_due`` partial index, field for
+        field."""
+        return self.filter(sent_at=None, skipped_at=None, due_at__lte=now)
+
+    def stayed_fixed(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Of the follow-ups answered in [start, end): how many said it is still sorted.
+        One query."""
+        return self.filter(answered_at__gte=start, answered_at__lt=end).aggregate(
+            answered=Count("pk"), stayed=Count("pk", filter=Q(answer=FollowUp.Answer.YES))
+        )
+
+
+class FollowUp(models.Model):
+    """ "Is it still sorted?": one question, some weeks after a customer said Yes to "Did this
+    sort it out?", when their touchpoint asks for it (``Touchpoint.stay_fixed_weeks``). A row
+    with a due time: the ``send_follow_ups`` sweep (actions.followups) emails it or records why
+    not; the customer answers on /f/<token>/still-sorted/ by a POST, and a No reopens the
+    action with their words."""
+
+    class Answer(models.TextChoices):
+        YES = "yes", "Yes, still sorted"
+        NO = "no", "No, it came back"
+
+    class Skip(models.TextChoices):
+        OPTED_OUT = "opted_out", "The customer unsubscribed"
+        BOUNCED = "bounced", "Email to this address bounced"
+        NO_ADDRESS = "no_address", "No address to write to"
+        FATIGUE = "fatigue", "Asked something recently"
+        REOPENED = "reopened", "The action was reopened or told again since"
+        FAILED = "failed", "Could not be sent"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
+    action = models.ForeignKey(Action, models.CASCADE, related_name="follow_ups")
+    # The Yes it follows: one follow-up per answered loop message.
+    loop_message = models.OneToOneField(LoopMessage, models.CASCADE, related_name="follow_up")
+    response = models.ForeignKey(Response, models.CASCADE, related_name="follow_ups")
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=12, choices=Skip.choices, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer = models.CharField(max_length=3, choices=Answer.choices, blank=True)
+    comment = models.TextField(blank=True, max_length=5000)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = FollowUpQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # send_follow_ups (actions.followups): the few follow-ups still to send, by due time.
+            models.Index(
+                fields=["due_at"],
+                name="follow_up_due",
+                condition=Q(sent_at=None, skipped_at=None),
+            ),
+            # The dashboard's "stayed fixed" figure: answers in a period.
+            models.Index(
+                fields=["org", "answered_at"],
+                name="follow_up_answered",
+                condition=Q(answered_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"Follow-up on {self.action_id} due {self.due_at:%Y-%m-%d}"
+
+    def reason_not_to_send(self, now: datetime) -> str:
+        """Why this follow-up must not be emailed now (a ``Skip`` value), or "". The survey
+        rules: never to a bounced, unsubscribed or recently asked customer. And not once the
+        action has been reopened (or closed again) since the Yes it follows: that Yes no
+        longer describes the fix. Reads the customer, the org, the action and the loop
+        message: load them with the row."""
+        customer = self.response.customer
+        if customer.bounced_at:
+            return self.Skip.BOUNCED
+        if not customer.email:
+            return self.Skip.NO_ADDRESS
+        if customer.opted_out_at:
+            return self.Skip.OPTED_OUT
+        action = self.action
+        if action.is_open or action.closed_at > self.loop_message.created_at:
+            return self.Skip.REOPENED
+        fatigue_days = self.org.fatigue_days
+        last = customer.last_surveyed_at
+        if fatigue_days and last is not None and last > now - timedelta(days=fatigue_days):
+            return self.Skip.FATIGUE
+        return ""
+
+
+class ReviewOfferQuerySet(models.QuerySet):
+    def due(self, now: datetime):
+        """Not yet sent or skipped, and due: the ``review_offer_due`` partial index."""
+        return self.filter(sent_at=None, skipped_at=None, due_at__lte=now)
+
+
+class ReviewOffer(models.Model):
+    """The offer to review the business on its public review site (``Organisation.
+    review_url``), a day after a loop-closing message: one row per message, so every customer
+    whose loop closed is offered it, whatever they answered (review sites forbid asking only
+    happy customers). The ``send_review_offers`` sweep (actions.reviews) emails it at most
+    once per customer per business (the outbox key ``review:<org>:<customer>``)."""
+
+    class Skip(models.TextChoices):
+        NO_LINK = "no_link", "The business has no review link"
+        ALREADY = "already", "Offered before"
+        OPTED_OUT = "opted_out", "The customer unsubscribed"
+        BOUNCED = "bounced", "Email to this address bounced"
+        NO_ADDRESS = "no_address", "No address to write to"
+        FAILED = "failed", "Could not be sent"
+
+    org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, models.CASCADE, related_name="review_offers")
+    loop_message = models.OneToOneField(LoopMessage, models.CASCADE, related_name="review_offer")
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=12, choices=Skip.choices, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ReviewOfferQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # send_review_offers (actions.reviews): the offers still to send, by due time.
+            models.Index(
+                fields=["due_at"],
+                name="review_offer_due",
+                condition=Q(sent_at=None, skipped_at=None),
+            ),
+        ]
+
+    def __str__(self):
+        return f"Review offer to {self.customer_id} due {self.due_at:%Y-%m-%d}"
+
+    def reason_not_to_send(self, *, offered_before: bool) -> str:
+        """Why this offer must not be emailed (a ``Skip`` value), or "". Never what the
+        customer answered: the offer is the same for everyone whose loop closed. Reads the
+        org and the customer: load them with the row."""
+        customer = self.customer
+        if not self.org.review_url:
+            return self.Skip.NO_LINK
+        if customer.bounced_at:
+            return self.Skip.BOUNCED
+        if not customer.email:
+            return self.Skip.NO_ADDRESS
+        if customer.opted_out_at:
+            return self.Skip.OPTED_OUT
+        if offered_before:
+            return self.Skip.ALREADY
+        return ""
+
+    @staticmethod
+    def email_key(*, org_id: int, customer_id: int) -> str:
+        """One outbox key per customer per business: the email goes at most once."""
+        return f"review:{org_id}:{customer_id}"

@@ -7,12 +7,14 @@ from urllib.parse import urlencode
 
 from django.db.models import Count, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
+from rapidfuzz import fuzz
+from rapidfuzz.utils import default_process
 
 from accounts.models import Membership, Organisation
 from accounts.text import text_storable
 from surveys.models import Answer, Interaction, Response, Touchpoint
 
-from .models import Action, ActionEvent, Kind, LoopMessage
+from .models import Action, ActionEvent, Cause, Kind, LoopMessage
 
 TABS = ("mine", "team", "overdue", "done")
 DUE_CHOICES = [
@@ -334,3 +336,86 @@ def api_action(*, org, code: str) -> Action | None:
     """The organisation's action with this code, or None (also for a code that isn't a UUID)."""
     key = _uuid_or_none(code)
     return _api_actions(org).filter(code=key).first() if key else None
+
+
+# --- Similar open problems (the action page suggests them to link) --------------------------
+
+#: Only open actions opened this recently are compared, and at most this many, newest first:
+#: one query and a few milliseconds of matching, however large the business.
+SIMILAR_DAYS = 90
+SIMILAR_CANDIDATES = 200
+#: token_set_ratio (0-100) over the content words at or above which two complaints are
+#: suggested as the same problem. Rephrasings score 70-90 ("The brakes squeak when I stop" /
+#: "squeaky brakes whenever I stop the bike": 86); unrelated complaints in the same shop stay
+#: under 55 ("The shop was closed at 5pm": 42): tests/actions/test_similar.py holds both.
+SIMILAR_THRESHOLD = 60
+SIMILAR_LIMIT = 5
+# Words every complaint shares: left in, they make any two complaints look alike ("when I",
+# "the").
+_STOP_TEXT = """a about after again all am an and any are as at be been before but by can
+    could did do
+    does for from get got had has have he her him his how i i'm im in into is it it's its just
+    me my no not of on once or our out over she so some than that the their them then there
+    these they this to too up us very was we were what when whenever where which while who
+    why will with would you your"""
+_STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
+def complaint_words(text: str) -> str:
+    """The content words of a complaint, lower-case, punctuation gone: what is compared."""
+    return " ".join(w for w in default_process(text).split() if w not in _STOP_WORDS)
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two complaints are, 0-100: token_set_ratio over their content words, so word
+    order and extra words matter little. One content word on either side is too little to
+    tell (token_set_ratio would call "brakes" identical to any complaint about brakes)."""
+    words_a, words_b = complaint_words(a), complaint_words(b)
+    if len(words_a.split()) < 2 or len(words_b.split()) < 2:
+        return 0.0
+    return fuzz.token_set_ratio(words_a, words_b)
+
+
+@dataclass
+class Similar:
+    action: Action
+    score: int
+
+
+def similar_open_actions(*, action: Action, now: datetime) -> list[Similar]:
+    """Other open problems of the business, opened in the last ``SIMILAR_DAYS``, whose
+    customers' words are like this action's, most alike first. One query."""
+    words = action.words or action.summary
+    if not words:
+        return []
+    candidates = list(
+        Action.objects.filter(
+            org=action.org_id,
+            status__in=Action.OPEN_STATUSES,
+            merged_into=None,
+            created_at__gte=now - timedelta(days=SIMILAR_DAYS),
+        )
+        .exclude(pk=action.pk)
+        .exclude(words="")
+        .select_related("customer")
+        .order_by("-created_at")[:SIMILAR_CANDIDATES]
+    )
+    found = []
+    for other in candidates:
+        score = similarity(words, other.words)
+        if score >= SIMILAR_THRESHOLD:
+            found.append(Similar(action=other, score=round(score)))
+    found.sort(key=lambda s: (-s.score, -s.action.created_at.timestamp()))
+    return found[:SIMILAR_LIMIT]
+
+
+# --- Causes (owners' list; the close form offers the active ones) ------------------------------
+
+
+def org_causes(*, org: Organisation) -> list:
+    """The business's causes, active first, with how many problems each explains."""
+    return list(
+        Cause.objects.filter(org=org)
+        .annotate(uses=Count("actions", filter=Q(actions__merged_into=None)))
+        .order_by("-active", "name")
+    )

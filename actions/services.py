@@ -21,8 +21,11 @@ from .models import (
     Action,
     ActionEvent,
     ActionResponse,
+    Cause,
+    FollowUp,
     Kind,
     LoopMessage,
+    ReviewOffer,
     RoutingRule,
     Tag,
 )
@@ -419,12 +422,21 @@ def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=
 
 
 def action_close(
-    *, action: Action, actor: Membership, status: str, resolution: str, now=None
+    *,
+    action: Action,
+    actor: Membership,
+    status: str,
+    resolution: str,
+    cause: Cause | None = None,
+    now=None,
 ) -> None:
-    """Close as done or won't do. The customer will read ``resolution``, so it's required."""
+    """Close as done or won't do. The customer will read ``resolution``, so it's required.
+    ``cause`` is why it happened, from the business's own list (the dashboard counts them)."""
     now = now or timezone.now()
     if status not in Action.CLOSED_STATUSES:
         raise ActionError("Close as done or won't do.")
+    if cause is not None and cause.org_id != action.org_id:
+        raise ActionError("Choose a cause from your business's list.")
     resolution = text_storable(resolution, limit=TEXT_LIMIT)
     if not resolution:
         raise ActionError(
@@ -444,6 +456,8 @@ def action_close(
         action.closed_on_time = action.closes_on_time(now)
         if action.first_reply_at is None:
             action.first_reply_at = now
+        if cause is not None:
+            action.cause = cause
         _touch(
             action,
             now,
@@ -454,16 +468,13 @@ def action_close(
             "closed_on_time",
             "first_reply_at",
             "paused_at",
+            "cause",
             *NOTICE_FIELDS,
         )
-        _event(
-            action,
-            ActionEvent.Kind.CLOSED,
-            actor=actor,
-            now=now,
-            text=resolution,
-            data={"from": before, "to": status, "on_time": action.closed_on_time},
-        )
+        data = {"from": before, "to": status, "on_time": action.closed_on_time}
+        if cause is not None:
+            data["cause"] = cause.name
+        _event(action, ActionEvent.Kind.CLOSED, actor=actor, now=now, text=resolution, data=data)
         customer_hold_refresh(customer_ids=_customer_ids(action))
         action_hook(action, "action.closed", now=now)
 
@@ -699,6 +710,7 @@ def loop_message_send(
                 text=f"Told {response.customer.public_name} what we did.",
                 data={"loop_message": str(message.code)},
             )
+            review_offer_schedule(message=message, now=now)
             messages.append(message)
         if messages:
             _touch(action, now)
@@ -731,6 +743,8 @@ def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = ""
             text=f"{name}: {said} {message.outcome_comment}".strip(),
             data={"outcome": outcome, "loop_message": str(message.code)},
         )
+        if outcome == LoopMessage.Outcome.YES:
+            follow_up_schedule(message=message, now=now)
         if outcome == LoopMessage.Outcome.NO:
             reason = f"{name} said it isn't sorted: {message.outcome_comment}"
             action_reopen(action=action, actor=None, now=now, reason=reason)
@@ -914,3 +928,127 @@ def action_hook(action: Action, type: str, *, now: datetime, **data) -> None:
         **data,
     }
     org_event_record(org=action.org, type=type, payload=payload, now=now)
+
+
+# Recurring problems: the business's own list of causes ------------------------------------
+
+
+def _cause_name(name: str) -> str:
+    name = " ".join(text_storable(name, limit=60).split())
+    if not name:
+        raise ActionError("Name the cause.")
+    return name
+
+
+def cause_create(*, org, name: str, now: datetime) -> Cause:
+    """Add a cause to the business's list; a retired one of the same name comes back."""
+    name = _cause_name(name)
+    existing = Cause.objects.filter(org=org, name__iexact=name).first()
+    if existing is not None:
+        if existing.active:
+            raise ActionError("That cause is already on the list.")
+        existing.active = True
+        existing.save(update_fields=["active"])
+        return existing
+    return Cause.objects.create(org=org, name=name, created_at=now)
+
+
+def cause_update(*, cause: Cause, name: str, active: bool, now: datetime) -> Cause:
+    """Rename a cause (closed actions follow the new name) or retire it: a retired cause is
+    no longer offered when closing, and the problems it explained keep it. ``now`` is the
+    time of the change (causes keep no history of their own)."""
+    name = _cause_name(name)
+    clash = Cause.objects.filter(org_id=cause.org_id, name__iexact=name).exclude(pk=cause.pk)
+    if clash.exists():
+        raise ActionError("Another cause already has that name.")
+    cause.name, cause.active = name, active
+    cause.save(update_fields=["name", "active"])
+    return cause
+
+
+# Did it stay fixed? (actions.followups sends them) ------------------------------------------
+
+
+def follow_up_schedule(*, message: LoopMessage, now: datetime) -> FollowUp | None:
+    """After a Yes to "Did this sort it out?", schedule "Is it still sorted?" for the weeks
+    the customer's touchpoint asks (none when it's 0, the default). One per loop message."""
+    response = message.response
+    touchpoint = response.invitation.interaction.touchpoint
+    weeks = touchpoint.stay_fixed_weeks if touchpoint else 0
+    if not weeks:
+        return None
+    follow_up, _ = FollowUp.objects.get_or_create(
+        loop_message=message,
+        defaults={
+            "org_id": response.org_id,
+            "action_id": message.action_id,
+            "response": response,
+            "due_at": now + timedelta(weeks=weeks),
+            "created_at": now,
+        },
+    )
+    return follow_up
+
+
+def follow_up_answer_record(
+    *, follow_up: FollowUp, answer: str, comment: str = "", now: datetime
+) -> bool:
+    """The customer's answer to "Is it still sorted?", from a person's press (a POST). The
+    first answer stands (returns False for a second one); a No reopens the action with their
+    words and tells its owner."""
+    if answer not in FollowUp.Answer.values:
+        raise ActionError("Choose yes or no.")
+    comment = text_storable(comment, limit=TEXT_LIMIT)
+    with transaction.atomic():
+        claimed = FollowUp.objects.filter(pk=follow_up.pk, answered_at=None).update(
+            answer=answer, answered_at=now, comment=comment
+        )
+        if not claimed:
+            return False
+        follow_up.refresh_from_db()
+        action = Action.objects.select_related("org", "owner__user").get(pk=follow_up.action_id)
+        name = follow_up.response.customer.public_name
+        still = answer == FollowUp.Answer.YES
+        said = "Still sorted." if still else "It came back: not sorted any more."
+        _event(
+            action,
+            ActionEvent.Kind.CUSTOMER_REPLY,
+            now=now,
+            text=f"{name}: {said} {comment}".strip(),
+            data={"follow_up": str(follow_up.code), "answer": answer},
+        )
+        if not still:
+            reason = f"{name} says it came back: {comment}".rstrip(": ")
+            action_reopen(action=action, actor=None, now=now, reason=reason)
+            action.refresh_from_db()
+            _owner_email(
+                action,
+                key=f"followup-reopened:{follow_up.pk}",
+                kind="followup_reopened",
+                template="followup-reopened",
+                extra={"follow_up": follow_up, "customer_name": name},
+            )
+    return True
+
+
+# Reviews, without gating (actions.reviews sends them) -------------------------------------
+
+#: The review offer goes a day after the loop-closing message, whatever the answer.
+REVIEW_OFFER_DELAY = timedelta(days=1)
+
+
+def review_offer_schedule(*, message: LoopMessage, now: datetime) -> ReviewOffer:
+    """Schedule the review offer that follows a loop-closing message. Every closed loop gets
+    one, before (and whatever) the customer answers: offering it only to the happy ones would
+    be review gating. The sweep decides at due time whether it goes (a link set by then, not
+    offered before, the customer still reachable)."""
+    offer, _ = ReviewOffer.objects.get_or_create(
+        loop_message=message,
+        defaults={
+            "org_id": message.action.org_id,
+            "customer_id": message.response.customer_id,
+            "due_at": now + REVIEW_OFFER_DELAY,
+            "created_at": now,
+        },
+    )
+    return offer

@@ -12,6 +12,8 @@ urlpatterns = [
     path("actions/rules/<uuid:code>/", views.rule_edit, name="rule_edit"),
     path("actions/rules/<uuid:code>/move/", views.rule_move, name="rule_move"),
     path("actions/rules/<uuid:code>/toggle/", views.rule_toggle, name="rule_toggle"),
+    path("actions/causes/", views.causes, name="causes"),
+    path("actions/causes/<uuid:code>/", views.cause_edit, name="cause_edit"),
     path("actions/<uuid:code>/", views.detail, name="detail"),
     path("actions/<uuid:code>/note/", views.note, name="note"),
     path("actions/<uuid:code>/reassign/", views.reassign, name="reassign"),
@@ -25,4 +27,5 @@ urlpatterns = [
     path("f/<str:token>/", views.status_page, name="status"),
     path("f/<str:token>/consent/", views.withdraw_consent, name="withdraw_consent"),
     path("f/<str:token>/sorted/", views.sorted_page, name="sorted"),
+    path("f/<str:token>/still-sorted/", views.still_sorted_page, name="still_sorted"),
 ]

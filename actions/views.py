@@ -16,7 +16,7 @@ from surveys.models import ErasureRequest, Response
 from surveys.privacy import erasure_request_record
 
 from . import forms, queries, routing, services
-from .models import Action, ActionEvent, ActionResponse, LoopMessage, RoutingRule
+from .models import Action, ActionEvent, ActionResponse, Cause, FollowUp, LoopMessage, RoutingRule
 from .services import ActionError
 
 PAGE_SIZE = 25
@@ -104,12 +104,14 @@ def _detail_context(request, action, **forms_in_play) -> dict:
         "late_note_form": late_note_form,
         "late_recipients": services.late_note_recipients(action) if late_change else [],
         "tags_form": forms.TagsForm(initial={"tags": ", ".join(t.name for t in action.tags.all())}),
-        "close_form": forms.CloseForm(),
+        "close_form": forms.CloseForm(action=action),
         "link_form": forms.LinkForm(),
         "statuses": [(s, s.label) for s in Action.OPEN_STATUSES],
         "recipients": services.loop_recipients(action) if not action.is_open else [],
         **found,
         **queries.merge_candidates(action=action),
+        # Open problems told in other words: link them, and closing this tells them all.
+        "similar": queries.similar_open_actions(action=action, now=now) if action.is_open else [],
     }
     context.update(forms_in_play)
     return context
@@ -268,7 +270,7 @@ def tags(request, code):
 @member_required
 def close(request, code):
     action = _get_action_for_member(request, code)
-    form = forms.CloseForm(request.POST)
+    form = forms.CloseForm(request.POST, action=action)
     if form.is_valid():
         try:
             with transaction.atomic():
@@ -277,6 +279,7 @@ def close(request, code):
                     actor=request.member,
                     status=form.cleaned_data["status"],
                     resolution=form.cleaned_data["resolution"],
+                    cause=form.cleaned_data.get("cause"),
                 )
         except ActionError as error:
             form.add_error(None, str(error))
@@ -435,6 +438,60 @@ def rules_customise(request):
     return redirect("actions:rules")
 
 
+# Causes (owners edit the list; everyone closing a problem picks from it) ------------------
+
+
+@require_http_methods(["GET", "POST"])
+@owner_required
+def causes(request):
+    """The business's short list of causes, and a form to add one."""
+    org = request.member.org
+    form = forms.CauseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.cause_create(org=org, name=form.cleaned_data["name"], now=timezone.now())
+        except ActionError as error:
+            form.add_error("name", str(error))
+        else:
+            messages.success(request, "Cause added.")
+            return redirect("actions:causes")
+    return _causes_page(request, form, status=400 if request.method == "POST" else 200)
+
+
+def _causes_page(request, form, status=200, editing=None):
+    listed = queries.org_causes(org=request.member.org)
+    for cause in listed:
+        cause.form = (
+            editing
+            if editing is not None and editing.cause_code == cause.code
+            else forms.CauseEditForm(initial={"name": cause.name, "active": cause.active})
+        )
+    return render(request, "actions/causes.html", {"causes": listed, "form": form}, status=status)
+
+
+@require_POST
+@owner_required
+def cause_edit(request, code):
+    """Rename or retire a cause; another business's cause is a 404."""
+    cause = get_object_or_404(Cause, org=request.member.org, code=code)
+    form = forms.CauseEditForm(request.POST)
+    if form.is_valid():
+        try:
+            services.cause_update(
+                cause=cause,
+                name=form.cleaned_data["name"],
+                active=form.cleaned_data["active"],
+                now=timezone.now(),
+            )
+        except ActionError as error:
+            form.add_error("name", str(error))
+        else:
+            messages.success(request, "Cause saved.")
+            return redirect("actions:causes")
+    form.cause_code = cause.code
+    return _causes_page(request, forms.CauseForm(), status=400, editing=form)
+
+
 # The customer's pages (token, no login) ---------------------------------------------------
 
 
@@ -487,13 +544,19 @@ def _status_context(invitation) -> dict:
             .order_by("-created_at")
             .first()
         )
+    org = invitation.org
     return {
         "invitation": invitation,
-        "org": invitation.org,
+        "org": org,
         "customer": invitation.customer,
         "response": response,
         "action": action,
         "loop_message": loop_message,
+        # Every customer whose loop closed is offered the review link, whatever they answered
+        # (asking only the happy ones is review gating, which review sites forbid).
+        "review_url": org.review_url
+        if loop_message is not None and action is not None and not action.is_open
+        else "",
         # The date they were promised, and every move of it with its reason for them.
         "promise": queries.promise_timeline(action=action) if action is not None else None,
     }
@@ -570,6 +633,50 @@ def sorted_page(request, invitation):
         {
             "org": invitation.org,
             "message": message,
+            "form": form,
+            "recorded": recorded,
+            "preselected": request.GET.get("answer", ""),
+            "token": invitation.token,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@tokens.customer_link
+def still_sorted_page(request, invitation):
+    """ "Is it still sorted?", weeks after a Yes: a GET shows the question with the emailed
+    answer chosen (mail scanners open every link); only a person's press (a POST) records it,
+    and a No reopens the action."""
+    response = _response_of(invitation)
+    follow_up = (
+        FollowUp.objects.filter(response=response, sent_at__isnull=False)
+        .select_related("response__customer")
+        .order_by("-sent_at", "-pk")
+        .first()
+        if response
+        else None
+    )
+    if follow_up is None:
+        raise Http404
+    link = response_link(response)
+    if _status_expired(invitation, response, link.action if link else None, timezone.now()):
+        return _status_expired_page(request, invitation, response)
+    form = forms.StillSortedForm(request.POST or None)
+    recorded = False
+    if request.method == "POST" and form.is_valid():
+        recorded = services.follow_up_answer_record(
+            follow_up=follow_up,
+            answer=form.cleaned_data["answer"],
+            comment=form.cleaned_data["comment"],
+            now=timezone.now(),
+        )
+        follow_up.refresh_from_db()
+    return render(
+        request,
+        "actions/still_sorted.html",
+        {
+            "org": invitation.org,
+            "follow_up": follow_up,
             "form": form,
             "recorded": recorded,
             "preselected": request.GET.get("answer", ""),

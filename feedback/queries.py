@@ -13,6 +13,7 @@ from actions.durations import duration_words
 from actions.models import (
     Action,
     ActionResponse,
+    FollowUp,
     LoopMessage,
     Promise,
     deadline_moved_condition,
@@ -395,7 +396,43 @@ def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
         ),
         "tags": numbers.tags,
         "people": numbers.people,
+        "causes": cause_trend(org, window, touchpoint),
+        "stayed_fixed": stayed_fixed(org, window, touchpoint),
     }
+
+
+def _previous_start(window: stats.Window):
+    """The start of the period of the same number of local days just before ``window``."""
+    return stats.local_midnight(window.first_day - timedelta(days=window.days), window.start.tzinfo)
+
+
+def cause_trend(org, window: stats.Window, touchpoint=None, limit: int = 5) -> list[dict]:
+    """The causes behind the most problems closed in the window, with the period before for
+    the trend: ``{"name", "now", "before", "change"}``. One query."""
+    actions = Action.objects.for_org(org)
+    if touchpoint is not None:
+        actions = actions.filter(touchpoint=touchpoint)
+    rows = actions.cause_trend(
+        start=window.start, end=window.end, previous_start=_previous_start(window), limit=limit
+    )
+    return [
+        {
+            "name": row["cause__name"],
+            "now": row["now"],
+            "before": row["before"],
+            "change": row["now"] - row["before"],
+        }
+        for row in rows
+    ]
+
+
+def stayed_fixed(org, window: stats.Window, touchpoint=None) -> dict[str, int]:
+    """Of the "Is it still sorted?" follow-ups answered in the window, how many said yes:
+    ``{"answered", "stayed"}``. One query."""
+    follow_ups = FollowUp.objects.filter(org=org)
+    if touchpoint is not None:
+        follow_ups = follow_ups.filter(response__invitation__interaction__touchpoint=touchpoint)
+    return follow_ups.stayed_fixed(window.start, window.end)
 
 
 def publishable(org, limit: int = 50) -> list[tuple[Action, Response]]:

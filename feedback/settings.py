@@ -359,6 +359,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    # Weeks after a Yes, "Is it still sorted?" (actions.followups; index follow_up_due), and a
+    # day after each loop message, the review offer (actions.reviews; index review_offer_due):
+    # both are days away, so every five minutes is prompt enough.
+    "send-follow-ups": {
+        "task": "actions.tasks.send_follow_ups",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "send-review-offers": {
+        "task": "actions.tasks.send_review_offers",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     # Mail that came back (accounts.inbound stores it): bounces and complaints mark
     # customers, survey replies become words, loop replies reach their action.
     "apply-inbound-to-customers": {

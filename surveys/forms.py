@@ -102,8 +102,20 @@ class SurveySettingsForm(forms.Form):
 class TouchpointForm(forms.ModelForm):
     class Meta:
         model = Touchpoint
-        fields = ["name", "slug", "survey", "send_delay_minutes", "default_owner", "active"]
-        labels = {"send_delay_minutes": "Send after (minutes)", "slug": "Slug (used by the API)"}
+        fields = [
+            "name",
+            "slug",
+            "survey",
+            "send_delay_minutes",
+            "default_owner",
+            "active",
+            "stay_fixed_weeks",
+        ]
+        labels = {
+            "send_delay_minutes": "Send after (minutes)",
+            "slug": "Slug (used by the API)",
+            "stay_fixed_weeks": "Ask whether it stayed fixed after (weeks)",
+        }
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
@@ -111,6 +123,7 @@ class TouchpointForm(forms.ModelForm):
         self.fields["survey"].queryset = Survey.objects.for_org(org)
         self.fields["default_owner"].queryset = org.memberships.select_related("user")
         self.fields["default_owner"].label_from_instance = lambda m: m.display_name
+        self.fields["stay_fixed_weeks"].required = False
 
     def clean_name(self):
         return _check_storable(self.cleaned_data["name"])
@@ -128,6 +141,13 @@ class TouchpointForm(forms.ModelForm):
         value = self.cleaned_data["send_delay_minutes"]
         if value > 60 * 24 * 14:
             raise ValidationError("At most two weeks: ask while it's fresh.")
+        return value
+
+    def clean_stay_fixed_weeks(self):
+        # Empty is off, like 0 (pages and API clients that predate the field send nothing).
+        value = self.cleaned_data["stay_fixed_weeks"] or 0
+        if value > 26:
+            raise ValidationError("At most 26 weeks: after that nobody remembers the fix.")
         return value
 
 

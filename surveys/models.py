@@ -210,6 +210,13 @@ class Touchpoint(models.Model):
         Membership, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     active = models.BooleanField(default=True)
+    # "Did it stay fixed?": weeks after a customer says a fix sorted it out, ask once whether
+    # it is still sorted (actions.followups); 0, the default, never asks.
+    stay_fixed_weeks = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Weeks after a customer says a fix sorted it out, ask them once whether it "
+        "is still sorted. 0 never asks.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     # Email intake (surveys.inbound): a business BCCs in-<token>@INBOUND_DOMAIN on the receipt
     # it already sends. The address is derived from the code and this number, so the page can
