@@ -17,6 +17,8 @@ COPY requirements.lock ./
 RUN pip install -r requirements.lock
 
 COPY . .
+# The customers' languages: compile locale/*/LC_MESSAGES/django.po (the .mo files aren't in git).
+RUN pybabel -q compile -d locale -D django
 # collectstatic imports the settings, which insist on production variables when DEBUG=0;
 # these placeholders exist only for this build step and are not in the final environment.
 RUN DEBUG=0 SECRET_KEY=collectstatic-only-not-a-secret ALLOWED_HOSTS=build.invalid \

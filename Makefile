@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= $(shell command -v python3.13 2>/dev/null || command -v python3)
 
-.PHONY: install run test lint format lock bench clean
+.PHONY: install messages run test lint format lock bench clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "Heard needs Python 3.13; set PYTHON=/path/to/python3.13")'
@@ -15,7 +15,12 @@ $(STAMP): $(PY) requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.lock
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) messages
+
+# The customers' languages (locale/*/LC_MESSAGES/django.po) compiled to .mo in pure Python by
+# Babel, so no system gettext is needed; the .mo files are not committed.
+messages: $(STAMP)
+	@$(VENV)/bin/pybabel -q compile -d locale -D django
 
 run: install
 	@bin/run

@@ -188,6 +188,14 @@ class OrganisationForm(forms.ModelForm):
     invitation_expiry_days = forms.IntegerField(
         label="Survey links expire after (days)", min_value=1, max_value=365
     )
+    # Not required: a settings page that doesn't show the field keeps the language it had,
+    # rather than refusing every other change.
+    default_language = forms.ChoiceField(
+        label="Customers' default language",
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text="For customers whose own language we don't know or don't have yet.",
+    )
     review_url = forms.URLField(
         label="Public review link",
         max_length=500,
@@ -235,6 +243,7 @@ class OrganisationForm(forms.ModelForm):
             "wall_enabled",
             "review_url",
             "require_mfa",
+            "default_language",
         ]
         labels = {
             "work_starts": "Work starts",
@@ -262,6 +271,9 @@ class OrganisationForm(forms.ModelForm):
         if not days:
             raise forms.ValidationError("Pick at least one working day.")
         return days
+
+    def clean_default_language(self):
+        return self.cleaned_data["default_language"] or self.instance.default_language or "en"
 
     def clean_brand_colour(self):
         return self.cleaned_data["brand_colour"].lower()

@@ -33,7 +33,7 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
 
@@ -55,6 +55,13 @@ CLAIM_BATCH = 100
 # Every character str.splitlines() breaks on, and NUL: Django refuses a header holding any of
 # them, so one in a business's name would stop all of its email.
 _HEADER_UNSAFE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+# Emails to a customer, written in the customer's language when the caller names none (the
+# others go to the business's people, in the language active when they are built).
+CUSTOMER_TEMPLATES = frozenset(
+    {"survey-invitation", "survey-reminder", "loop-message", "late-note", "public-confirmed"}
+)
 
 
 def _clean_header(value: str) -> str:
@@ -97,9 +104,23 @@ def email_build(
     org: Organisation | None = None,
     reply_to: str = "",
     headers: dict | None = None,
+    language: str | None = None,
 ) -> OutgoingEmail:
-    """Render an email into an unsaved outbox row. Raises whatever rendering raises."""
-    subject, text, html = render_email(template, {"org": org, **context})
+    """Render an email into an unsaved outbox row. Raises whatever rendering raises.
+
+    It is written in ``language``; without one, a customer's email (``CUSTOMER_TEMPLATES``,
+    whose context has the ``customer``) is in that customer's language as ``org`` resolves
+    it, anything else in the language active now. Its ``Content-Language`` header says which.
+    """
+    if language is None:
+        customer = context.get("customer")
+        if template in CUSTOMER_TEMPLATES and org is not None and hasattr(customer, "locale"):
+            language = org.language_for(customer.locale)
+        else:
+            language = translation.get_language() or settings.LANGUAGE_CODE
+    with translation.override(language):
+        subject, text, html = render_email(template, {"org": org, "language": language, **context})
+    headers = {**(headers or {}), "Content-Language": language}
     return OutgoingEmail(
         org=org,
         key=key,

@@ -12,6 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import translation
 from django.utils.timezone import now
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6f5c.")
@@ -129,6 +130,14 @@ class Organisation(models.Model):
         default=False,
         help_text="Every member must set up two-factor authentication before anything else.",
     )
+    # The language of customers whose own Heard doesn't know or doesn't ship (settings.LANGUAGES;
+    # no choices here, so shipping a new language needs no migration).
+    default_language = models.CharField(
+        max_length=8,
+        default="en",
+        help_text="Customers whose language we don't know or don't have get their surveys, "
+        "emails and pages in this one.",
+    )
     # Customers with no interaction for this long are anonymised by the daily retention sweep
     # (feedback.privacy), with the same rules as an erasure; the privacy page says so.
     retention_months = models.PositiveSmallIntegerField(
@@ -159,6 +168,17 @@ class Organisation(models.Model):
     @property
     def from_name(self) -> str:
         return self.sender_name or self.name
+
+    def language_for(self, locale: str = "") -> str:
+        """The shipped language for a customer's BCP 47 ``locale`` ("fr-CA" is "fr"), else this
+        business's default: one language, never a mixture."""
+        for code in (locale, self.default_language):
+            try:
+                tag = (code or "").strip().replace("_", "-").lower()
+                return translation.get_supported_language_variant(tag)
+            except LookupError:
+                continue
+        return translation.get_supported_language_variant("en")
 
     def owners(self):
         return self.memberships.filter(role=Membership.Role.OWNER).select_related("user")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import member_required, owner_required
-from surveys import tokens
+from surveys import languages, tokens
 from surveys.models import ErasureRequest, Response
 from surveys.privacy import erasure_request_record
 
@@ -571,7 +571,7 @@ def response_link(response):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@tokens.customer_link
+@languages.customer_page
 def status_page(request, invitation):
     if request.method == "POST" or request.GET.get("delete") == "1":
         return _delete_my_data(request, invitation)
@@ -582,7 +582,7 @@ def status_page(request, invitation):
 
 
 @require_POST
-@tokens.customer_link
+@languages.customer_page
 def withdraw_consent(request, invitation):
     response = _response_of(invitation)
     if response is None:
@@ -598,7 +598,7 @@ def withdraw_consent(request, invitation):
 
 
 @require_http_methods(["GET", "POST"])
-@tokens.customer_link
+@languages.customer_page
 def sorted_page(request, invitation):
     """ "Did this sort it out?": a GET shows the buttons (mail scanners open every link);
     only a POST records the answer."""

@@ -199,6 +199,18 @@ MFA_TOTP_ISSUER = "Heard"
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The languages a customer's pages and emails can be in (README, "Languages"): English is the
+# source text, the others are catalogues under locale/, compiled to .mo by `make install`.
+# There is no LocaleMiddleware: staff screens stay in LANGUAGE_CODE, and each customer page
+# picks its one language itself (surveys.languages), so no page mixes two.
+LANGUAGES = [
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("ar", "العربية"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "/static/"

@@ -14,7 +14,8 @@ from django.middleware.csp import get_nonce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 from django.utils.html import escape
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -25,6 +26,7 @@ from accounts.decorators import owner_required
 from accounts.models import AccessRecord, Organisation
 from accounts.privacy import access_record
 from actions.models import Action
+from surveys import languages
 from surveys.models import Response, Touchpoint
 
 from . import charts, health, privacy, queries, services, stats, wallcache
@@ -385,12 +387,34 @@ def _public_context(org) -> dict:
     }
 
 
-def _render_public(template: str, context: dict, org) -> str:
+def _render_public(template: str, context: dict, org, language: str | None = None) -> str:
     """Render a cached public page. No request, so no context processor adds (or, for flash
     messages, consumes) anything of this visitor's; times in the organisation's zone, whoever
-    renders it first."""
-    with timezone.override(org.tz):
+    renders it first; in ``language`` (else the organisation's default), which is part of
+    the page's cache key."""
+    language = language or org.language_for("")
+    with timezone.override(org.tz), translation.override(language):
         return render_to_string(template, _public_context(org) | context)
+
+
+def _wall_language(request) -> str | None:
+    """The visitor's language for the wall (the switch, then the browser's); None for the
+    organisation's default, decided when the page is built."""
+    return languages.chosen(request) or languages.from_browser(request)
+
+
+def _wall_switch(request, path: str, language: str | None, org) -> list[dict]:
+    # Built from the path alone: the cached page must not carry the visitor's other query.
+    links = languages.switch_links(request, language or org.language_for(""))
+    return [link | {"url": f"{path}?{languages.PARAM}={link['code']}"} for link in links]
+
+
+def _serve_in(request, parts: tuple[bytes, ...], language: str | None) -> HttpResponse:
+    answer = _serve(request, parts)
+    if language:
+        answer["Content-Language"] = language
+    patch_vary_headers(answer, ["Accept-Language"])
+    return answer
 
 
 def _cacheable(html: str) -> tuple[bytes, ...]:
@@ -434,12 +458,14 @@ def wall(request, slug):
             "figures": _wall_figures(org),
             "promises_sentence": stats.PROMISES_KEPT_SENTENCE,
             "site_url": settings.SITE_URL,
+            "language_switch": _wall_switch(request, request.path, language, org),
         }
-        html = _render_public("feedback/wall.html", context, org)
+        html = _render_public("feedback/wall.html", context, org, language)
         return _cacheable(html), [entry.response_id for entry in page]
 
-    html = wallcache.cached_wall(slug, f"page:{number}:{wanted}", build)
-    return _serve(request, html)
+    language = _wall_language(request)
+    html = wallcache.cached_wall(slug, f"page:{number}:{wanted}:{language or ''}", build)
+    return _serve_in(request, html, language)
 
 
 def _frameable(view):
@@ -464,11 +490,12 @@ def wall_embed(request, slug):
             "figures": _wall_figures(org),
             "site_url": settings.SITE_URL,
         }
-        html = _render_public("feedback/wall_embed.html", context, org)
+        html = _render_public("feedback/wall_embed.html", context, org, language)
         return _cacheable(html), [entry.response_id for entry in entries]
 
-    html = wallcache.cached_wall(slug, "embed", build)
-    return _serve(request, html)
+    language = _wall_language(request)
+    html = wallcache.cached_wall(slug, f"embed:{language or ''}", build)
+    return _serve_in(request, html, language)
 
 
 @require_GET

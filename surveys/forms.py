@@ -2,6 +2,7 @@ import csv
 import io
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.text import is_storable
@@ -12,7 +13,7 @@ from .models import MAX_TEXT, Answer, Question, Survey, Touchpoint
 
 CSV_MAX_BYTES = 1_000_000
 CSV_MAX_ROWS = 2000
-CSV_COLUMNS = ["email", "name", "touchpoint", "staff", "occurred_at", "reference"]
+CSV_COLUMNS = ["email", "name", "touchpoint", "staff", "occurred_at", "reference", "locale"]
 
 
 def _check_storable(value: str) -> str:
@@ -158,9 +159,16 @@ class SendNowForm(forms.Form):
     staff = forms.ModelChoiceField(
         queryset=None, required=False, label="Served by", empty_label="Nobody in particular"
     )
+    locale = forms.ChoiceField(
+        label="Customer's language",
+        required=False,
+        help_text="Their survey, emails and pages are in it. Leave it to use the business's.",
+    )
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
+        default = dict(settings.LANGUAGES).get(org.default_language, org.default_language)
+        self.fields["locale"].choices = [("", f"The business's ({default})"), *settings.LANGUAGES]
         self.fields["touchpoint"].queryset = Touchpoint.objects.for_org(org).filter(active=True)
         self.fields["staff"].queryset = org.memberships.select_related("user")
         self.fields["staff"].label_from_instance = lambda m: m.display_name
@@ -176,8 +184,9 @@ class CsvUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
         required=False,
-        help_text="Columns: email, name, touchpoint, staff, occurred_at, reference. "
-        "A header row is required; only email and touchpoint must be filled.",
+        help_text="Columns: email, name, touchpoint, staff, occurred_at, reference, locale (the "
+        "customer's language, like fr). A header row is required; only email and touchpoint "
+        "must be filled.",
     )
     content = forms.CharField(required=False, widget=forms.HiddenInput)
 

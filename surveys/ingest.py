@@ -23,6 +23,7 @@ from accounts.models import Membership
 from accounts.text import is_storable
 
 from .jsonbody import DuplicateKeys, NonFinite
+from .languages import is_language_tag
 from .models import Touchpoint
 
 MAX_METADATA_BYTES = 4000
@@ -36,6 +37,7 @@ MAX_FUTURE = timedelta(days=1)
 OCCURRED_AT_WINDOW = (
     "Must be from 2000-01-01T00:00:00Z to at most one day from now (checked in UTC)."
 )
+LOCALE_SHAPE = "Must be a BCP 47 language tag, like fr, de-AT or pt-BR."
 NON_FINITE = "Numbers must be finite: no NaN, Infinity or numbers too big for a float."
 UNSTORABLE = "Contains characters that can't be stored (a NUL byte or a broken character)."
 
@@ -192,6 +194,9 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
     )
     name = _text(customer, "name", shape, values, max_length=150)
     locale = _text(customer, "locale", shape, values, max_length=20)
+    if locale and "locale" not in values and not is_language_tag(locale):
+        # Stored and used for every later email and page: nonsense is refused, not guessed at.
+        shape["customer.locale"] = [LOCALE_SHAPE]
     slug = data.get("touchpoint")
     if slug is None or slug == "":
         shape["touchpoint"] = ["This field is required."]
@@ -265,7 +270,9 @@ def parse_interaction(data, lookups: Lookups) -> InteractionInput:
     return InteractionInput(
         email=email,
         name=name.strip(),
-        locale=locale.strip(),
+        # A tag Heard doesn't ship ("pt-BR") is kept: the business's default is used until
+        # Heard speaks it (Organisation.language_for).
+        locale=locale.strip().replace("_", "-"),
         touchpoint=touchpoint,
         staff=staff,
         occurred_at=occurred_at,

@@ -93,6 +93,8 @@ def _invitation_email(invitation, version, questions, *, reminder=False):
         template=template,
         context=invitation_email_context(invitation, version, questions, reminder=reminder),
         org=org,
+        # Each email in its customer's language (Customer.locale, else the business's default).
+        language=org.language_for(invitation.customer.locale),
         reply_to=reply_address(invitation)[1],
         # RFC 8058: mail clients show an unsubscribe button that POSTs without cookies.
         headers={

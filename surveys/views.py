@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.csp import CSP
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_exempt, xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
@@ -25,7 +26,7 @@ from accounts.mail import render_email
 from accounts.models import InboundEvent, OutgoingEmail
 from accounts.text import is_storable
 
-from . import inbound, public, queries, sending, services, tokens
+from . import inbound, languages, public, queries, sending, services, tokens
 from .forms import (
     CsvUploadForm,
     QuestionForm,
@@ -56,6 +57,13 @@ from .privacy import ErasureRequest, erasure_request_record
 # --- The customer's pages ---------------------------------------------------------------------
 
 
+def _visitor_language(request, *args, **kwargs):
+    return languages.for_visitor(request)
+
+
+_customer_page = languages.customer_page(closed=tokens.survey_closed_page)
+
+
 def _page_items(questions, answers, posted=None, errors=None, picked=None):
     """Everything the page shows per question, worked out here: the template only prints,
     which keeps the busiest page's rendering cheap."""
@@ -70,19 +78,19 @@ def _page_items(questions, answers, posted=None, errors=None, picked=None):
             value = picked[1]
         scale = None
         if question.kind == Question.Kind.RATING and question.low_label:
-            scale = (question.low_label, question.high_label)
+            scale = (languages.shown(question.low_label), languages.shown(question.high_label))
         items.append(
             {
                 "key": key,
-                "position": f"{number} of {total}",
-                "text": question.text,
+                "position": gettext("%(number)s of %(total)s") % {"number": number, "total": total},
+                "text": languages.shown(question.text),
                 "kind": question.kind,
                 "is_text": question.kind == Question.Kind.TEXT,
                 "scale": scale,
                 "name": f"q-{key}",
                 "value": value,
                 "options": [
-                    {"label": label, "value": option, "checked": option == value}
+                    {"label": languages.shown(label), "value": option, "checked": option == value}
                     for label, option in question.one_click_options()
                 ],
                 "error": (errors or {}).get(key, ""),
@@ -104,7 +112,7 @@ def _picked(request, questions):
             if question.kind == Question.Kind.TEXT:
                 return None
             label = dict((v, label) for label, v in question.one_click_options())
-            return question, value, label.get(value, value)
+            return question, value, languages.shown(label.get(value, value))
     return None
 
 
@@ -112,9 +120,11 @@ def _survey_context(invitation, questions, answers, **extra):
     urls = {}
     if isinstance(invitation, Invitation):
         queries.interaction_load(invitation)
+        # The switch's ?lang= rides along until the customer answers (surveys.languages).
+        keep = languages.query_keep(extra.pop("request")) if "request" in extra else ""
         urls = {
-            "page_url": reverse("surveys:page", args=[invitation.token]),
-            "unsubscribe_url": reverse("surveys:unsubscribe", args=[invitation.token]),
+            "page_url": reverse("surveys:page", args=[invitation.token]) + keep,
+            "unsubscribe_url": reverse("surveys:unsubscribe", args=[invitation.token]) + keep,
         }
     items = _page_items(
         questions,
@@ -143,19 +153,24 @@ def _survey_context(invitation, questions, answers, **extra):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@tokens.customer_link(closed=tokens.survey_closed_page)
+@_customer_page
 def survey_page(request, invitation):
     if request.method == "POST" and "delete_my_data" in request.POST:
         return _delete_my_data(request, invitation)
     if request.GET.get("delete") == "1":
         return _delete_my_data_confirm(request, invitation)
     questions, answers = queries.survey_page_data(invitation)
-    if request.method == "POST" and "q" in request.POST:
-        return _save_one_answer(request, invitation, questions, answers)
     if request.method == "POST":
-        return _save_all_answers(request, invitation, questions, answers)
+        if "q" in request.POST:
+            page = _save_one_answer(request, invitation, questions, answers)
+        else:
+            page = _save_all_answers(request, invitation, questions, answers)
+        if page.status_code < 400:
+            # Answered in the language they switched to: their later emails are in it too.
+            languages.customer_language_remember(invitation.customer, languages.chosen(request))
+        return page
     picked = _picked(request, questions)
-    context = _survey_context(invitation, questions, answers, picked=picked)
+    context = _survey_context(invitation, questions, answers, picked=picked, request=request)
     context["saved"] = request.GET.get("saved") == "1"
     return render(request, "surveys/survey_page.html", context)
 
@@ -178,7 +193,7 @@ def _save_one_answer(request, invitation, questions, answers):
     if error:
         if _wants_json(request):
             return JsonResponse({"saved": False, "error": error}, status=400)
-        context = _survey_context(invitation, questions, answers, page_error=error)
+        context = _survey_context(invitation, questions, answers, page_error=error, request=request)
         return render(request, "surveys/survey_page.html", context, status=400)
     services.response_save(
         invitation=invitation, answers={question: fields}, existing=answers, now=timezone.now()
@@ -200,6 +215,7 @@ def _save_all_answers(request, invitation, questions, answers):
             errors=form.errors,
             form_errors=form.errors,
             verbatim_error=form.errors.get("verbatim", ""),
+            request=request,
         )
         context["verbatim"] = request.POST.get("verbatim", "")
         context["consent"] = form.consent
@@ -216,7 +232,7 @@ def _save_all_answers(request, invitation, questions, answers):
 
 
 @require_GET
-@tokens.customer_link(closed=tokens.survey_closed_page)
+@_customer_page
 def thanks(request, invitation):
     context = {
         "invitation": invitation,
@@ -229,11 +245,12 @@ def thanks(request, invitation):
 
 @csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without cookies
 @require_http_methods(["GET", "HEAD", "POST"])
-@tokens.customer_link(closed=tokens.survey_closed_page)
+@_customer_page
 def unsubscribe(request, invitation):
     customer = invitation.customer
-    done = False
+    done, keep = False, languages.query_keep(request)
     if request.method == "POST":
+        languages.customer_language_remember(customer, languages.chosen(request))
         if request.POST.get("action") == "resubscribe":
             services.customer_resubscribe(customer=customer)
             customer.opted_out_at = None
@@ -247,6 +264,8 @@ def unsubscribe(request, invitation):
         "current_org": invitation.org,
         "customer": customer,
         "done": done,
+        "page_url": reverse("surveys:page", args=[invitation.token]) + keep,
+        "keep": keep,
     }
     return render(request, "surveys/unsubscribe.html", context)
 
@@ -660,7 +679,11 @@ def send_now(request):
         now = timezone.now()
         item = parse_interaction(
             {
-                "customer": {"email": data["email"], "name": data["name"]},
+                "customer": {
+                    "email": data["email"],
+                    "name": data["name"],
+                    "locale": data["locale"],
+                },
                 "touchpoint": data["touchpoint"].slug,
                 "staff": data["staff"].user.email if data["staff"] else None,
             },
@@ -758,7 +781,7 @@ def _check_csv_rows(rows, lookups) -> list[dict]:
     checked = []
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         data = {
-            "customer": {"email": row["email"], "name": row["name"]},
+            "customer": {"email": row["email"], "name": row["name"], "locale": row["locale"]},
             "touchpoint": row["touchpoint"],
             "staff": row["staff"] or None,
             "occurred_at": row["occurred_at"] or None,
@@ -815,10 +838,30 @@ def _public_touchpoint(request, code):
     return None, tokens.miss_page(request)
 
 
-def _public_query(kiosk: bool, via: str) -> str:
+def _public_query(kiosk: bool, via: str, request=None) -> str:
+    keep = languages.chosen(request) if request is not None else None
+    lang = f"{languages.PARAM}={keep}" if keep else ""
     if kiosk:
-        return "?kiosk=1"
-    return f"?via={via}" if via != Response.Channel.LINK else ""
+        return "?kiosk=1" + (f"&{lang}" if lang else "")
+    query = f"via={via}" if via != Response.Channel.LINK else ""
+    joined = "&".join(part for part in (query, lang) if part)
+    return f"?{joined}" if joined else ""
+
+
+def _public_language(request, code, *args, **kwargs):
+    """A public link's language: the switch, the browser's, else its business's default."""
+    default = (
+        Touchpoint.objects.filter(public_code=code)
+        .values_list("org__default_language", flat=True)
+        .first()
+        if code and len(code) <= 32
+        else None
+    )
+    return (
+        languages.chosen(request)
+        or languages.from_browser(request)
+        or (languages.supported(default) or languages.for_visitor(request))
+    )
 
 
 def _hear_back_fields(data) -> tuple[str, str, dict]:
@@ -842,6 +885,7 @@ def _hear_back_fields(data) -> tuple[str, str, dict]:
 # ride on. The signed page stamp, the honeypot and the rate limits stand in for the token.
 @require_http_methods(["GET", "HEAD", "POST"])
 @_frameable
+@languages.in_language(_public_language, varies=True)
 def public_page(request, code):
     touchpoint, page = _public_touchpoint(request, code)
     if page is not None:
@@ -857,7 +901,7 @@ def public_page(request, code):
     context |= {
         "version": version,
         "total": len(questions),
-        "post_url": reverse("surveys:public", args=[code]) + _public_query(kiosk, via),
+        "post_url": reverse("surveys:public", args=[code]) + _public_query(kiosk, via, request),
         "stamp": public.form_stamp(touchpoint=touchpoint, now=now),
         "honeypot": public.HONEYPOT,
         "max_text": MAX_TEXT,
@@ -900,7 +944,7 @@ def public_page(request, code):
     )
     # Post-redirect-get: reloading the thank-you page never sends the answers again, and on a
     # kiosk the next person's Back finds no form with the last person's words in it.
-    thanks = reverse("surveys:public_thanks", args=[code]) + _public_query(kiosk, via)
+    thanks = reverse("surveys:public_thanks", args=[code]) + _public_query(kiosk, via, request)
     if email:
         thanks += ("&" if "?" in thanks else "?") + "confirm=1"
     return redirect(thanks)
@@ -908,6 +952,7 @@ def public_page(request, code):
 
 @require_GET
 @_frameable
+@languages.in_language(_public_language, varies=True)
 def public_thanks(request, code):
     touchpoint, page = _public_touchpoint(request, code)
     if page is not None:
@@ -918,7 +963,8 @@ def public_thanks(request, code):
         "touchpoint": touchpoint,
         "kiosk": kiosk,
         "confirm": request.GET.get("confirm") == "1",
-        "again_url": reverse("surveys:public", args=[code]) + ("?kiosk=1" if kiosk else ""),
+        "again_url": reverse("surveys:public", args=[code])
+        + _public_query(kiosk, Response.Channel.LINK, request),
         "reset_seconds": KIOSK_RESET_SECONDS,
     }
     if kiosk:
@@ -940,6 +986,7 @@ def _status_url_builder(request):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@languages.in_language(_visitor_language, varies=True)
 def hear_back(request, token):
     """The page the confirmation email links to. GET only asks (mail scanners open links);
     the person's POST confirms."""
