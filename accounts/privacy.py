@@ -164,7 +164,9 @@ def outbox_erase(*, org: Organisation, emails: list[str], texts: list[str], now:
         headers={},
         claimed_by="",
     )
-    needles = needles_for([*emails, *texts])
+    # Only for one erasure (``texts`` given): a retention batch's thousands of addresses would
+    # make one enormous expression, and its old emails are emptied by age instead.
+    needles = needles_for([*emails, *texts]) if texts else []
     if needles:
         fields = ["subject", "body_text", "body_html", "reply_to", "last_error"]
         quoting = OutgoingEmail.objects.filter(Q(org=org), mentions_q(fields, needles))
