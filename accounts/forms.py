@@ -188,13 +188,14 @@ class OrganisationForm(forms.ModelForm):
     invitation_expiry_days = forms.IntegerField(
         label="Survey links expire after (days)", min_value=1, max_value=365
     )
-    # Not required: a settings page that doesn't show the field keeps the language it had,
-    # rather than refusing every other change.
-    default_language = forms.ChoiceField(
-        label="Customers' default language",
-        choices=settings.LANGUAGES,
+    # Not required: a settings page that doesn't show it keeps the period it had.
+    retention_months = forms.IntegerField(
+        label="Keep customers' data for (months)",
+        min_value=1,
+        max_value=240,
         required=False,
-        help_text="For customers whose own language we don't know or don't have yet.",
+        help_text="Customers with no interaction for this long are anonymised automatically; "
+        "your privacy page says so.",
     )
     review_url = forms.URLField(
         label="Public review link",
@@ -208,14 +209,13 @@ class OrganisationForm(forms.ModelForm):
             "happy customers."
         ),
     )
-    # Not required: a settings page that doesn't show it keeps the period it had.
-    retention_months = forms.IntegerField(
-        label="Keep customers' data for (months)",
-        min_value=1,
-        max_value=240,
+    # Not required: a settings page that doesn't show the field keeps the language it had,
+    # rather than refusing every other change.
+    default_language = forms.ChoiceField(
+        label="Customers' default language",
+        choices=settings.LANGUAGES,
         required=False,
-        help_text="Customers with no interaction for this long are anonymised automatically; "
-        "your privacy page says so.",
+        help_text="For customers whose own language we don't know or don't have yet.",
     )
 
     def clean_retention_months(self):

@@ -166,9 +166,12 @@ def membership_remove(*, member: Membership) -> None:
     member.delete()
 
 
-def api_token_create(*, org: Organisation, name: str, by: Membership) -> tuple[ApiToken, str]:
-    """Issue a token; return it and the raw secret, which is shown once and never stored."""
-    return ApiToken.issue(org=org, name=name, created_by=by)
+def api_token_create(
+    *, org: Organisation, name: str, by: Membership, scopes: list[str]
+) -> tuple[ApiToken, str]:
+    """Issue a token with the scopes chosen; return it and the raw secret, which is shown
+    once and never stored."""
+    return ApiToken.issue(org=org, name=name, created_by=by, scopes=scopes)
 
 
 def api_token_revoke(*, token: ApiToken, now: datetime | None = None) -> bool:

@@ -252,10 +252,10 @@ def tokens(request):
             )
             return redirect("accounts:tokens")
         if form.is_valid():
-            token, raw = ApiToken.issue(
+            token, raw = services.api_token_create(
                 org=request.member.org,
                 name=form.cleaned_data["name"],
-                created_by=request.member,
+                by=request.member,
                 scopes=form.cleaned_data["scopes"],
             )
             context = _tokens_context(request, secret=raw, new_token=token)

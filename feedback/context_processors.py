@@ -6,4 +6,9 @@ def floor_links(request):
     floor, which wires the apps together, hands them the names (``{% url wall_url_name … %}``).
     Plain constants, so every page pays nothing for them.
     """
-    return {"wall_url_name": "feedback:wall", "status_url_name": "actions:status"}
+    return {
+        "wall_url_name": "feedback:wall",
+        "status_url_name": "actions:status",
+        # The API's generated schema (feedback.api), which the surveys page points to.
+        "api_schema_url_name": "api:openapi-json",
+    }

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import DataError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from ninja import Field, Query, Router, Schema, Status
@@ -513,13 +513,3 @@ def customer_detail(request, email: str):
         "bounced": customer.bounced_at is not None,
         "responses": [response_json(r) for r in responses],
     }
-
-
-def _shadowed(request, *args, **kwargs):
-    """surveys/urls.py still routes /api/v1/interactions, …/batch and …/openapi.json to these
-    names so that ``surveys:api_*`` keep reversing; feedback/urls.py mounts the API before it,
-    so a request never gets here."""
-    raise Http404
-
-
-interactions = interactions_batch = openapi = _shadowed

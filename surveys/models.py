@@ -276,7 +276,6 @@ class Touchpoint(models.Model):
         )
 
 
-
 class RetiredPublicCode(models.Model):
     """A touchpoint's replaced public link: kept so a printed poster says "replaced" (410)
     instead of "not found", and so the code is never handed out again."""

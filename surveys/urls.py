@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import views
 
 app_name = "surveys"
 
@@ -58,8 +58,5 @@ urlpatterns = [
     path("t/hear-back/<str:token>/", views.hear_back, name="hear_back"),
     path("t/<str:code>/", views.public_page, name="public"),
     path("t/<str:code>/thanks/", views.public_thanks, name="public_thanks"),
-    # The ingest API.
-    path("api/v1/interactions", api.interactions, name="api_interactions"),
-    path("api/v1/interactions/batch", api.interactions_batch, name="api_interactions_batch"),
-    path("api/v1/openapi.json", api.openapi, name="api_openapi"),
 ]
+# The API (ingest and reads) is one django-ninja API mounted by feedback/urls.py at /api/v1/.

@@ -669,6 +669,35 @@ def invitations(request):
     return render(request, template, context)
 
 
+def _attach_emails(rows) -> None:
+    """Each invitation's survey email (``inv.email``, or None), by the outbox key the sweep
+    gave it: one query for the page, however many rows."""
+    rows = list(rows)
+    keys = [f"invitation:{inv.pk}" for inv in rows]
+    emails = {e.key: e for e in OutgoingEmail.objects.filter(key__in=keys)} if keys else {}
+    for inv, key in zip(rows, keys, strict=True):
+        inv.email = emails.get(key)
+
+
+def _posted_code(request, name: str):
+    try:
+        return uuid.UUID(request.POST.get(name, ""))
+    except ValueError:
+        raise Http404 from None
+
+
+def _bounce_clear(request):
+    # Named by the code of the invitation the owner pressed on: customers have no code.
+    invitation = get_object_or_404(
+        Invitation.objects.for_org(request.member.org).select_related("customer"),
+        code=_posted_code(request, "clear_bounce"),
+    )
+    customer = invitation.customer
+    if services.customer_bounce_clear(customer=customer, member=request.member, now=timezone.now()):
+        messages.success(request, f"Cleared: surveys may go to {customer.email} again.")
+    return redirect("surveys:invitations")
+
+
 @owner_required
 @require_http_methods(["GET", "POST"])
 def send_now(request):
@@ -706,35 +735,6 @@ def send_now(request):
         return redirect("surveys:invitations")
     status = 400 if request.method == "POST" else 200
     return render(request, "surveys/send_now.html", {"form": form}, status=status)
-
-
-def _attach_emails(rows) -> None:
-    """Each invitation's survey email (``inv.email``, or None), by the outbox key the sweep
-    gave it: one query for the page, however many rows."""
-    rows = list(rows)
-    keys = [f"invitation:{inv.pk}" for inv in rows]
-    emails = {e.key: e for e in OutgoingEmail.objects.filter(key__in=keys)} if keys else {}
-    for inv, key in zip(rows, keys, strict=True):
-        inv.email = emails.get(key)
-
-
-def _posted_code(request, name: str):
-    try:
-        return uuid.UUID(request.POST.get(name, ""))
-    except ValueError:
-        raise Http404 from None
-
-
-def _bounce_clear(request):
-    # Named by the code of the invitation the owner pressed on: customers have no code.
-    invitation = get_object_or_404(
-        Invitation.objects.for_org(request.member.org).select_related("customer"),
-        code=_posted_code(request, "clear_bounce"),
-    )
-    customer = invitation.customer
-    if services.customer_bounce_clear(customer=customer, member=request.member, now=timezone.now()):
-        messages.success(request, f"Cleared: surveys may go to {customer.email} again.")
-    return redirect("surveys:invitations")
 
 
 @owner_required

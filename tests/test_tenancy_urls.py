@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 from django.utils import timezone
 
-from actions.models import ActionEvent, RoutingRule
+from actions.models import ActionEvent, Cause, RoutingRule
 from feedback.models import WallEntry
 from tests.factories import make_customer, make_invitation, make_response, make_touchpoint
 from tests.feedback.helpers import make_action
@@ -33,6 +33,7 @@ PUBLIC = {
     "f/<str:token>/": "the customer's status page",
     "f/<str:token>/consent/": "the customer withdraws consent to be quoted",
     "f/<str:token>/sorted/": "'Did this sort it out?'",
+    "f/<str:token>/still-sorted/": "'Is it still sorted?', weeks after a yes",
     # A touchpoint's public link (QR poster, website, kiosk): its random code is the key, and
     # anyone may answer; the confirmation link for an address given there is a token.
     "t/<str:code>/": "a touchpoint's public survey link",
@@ -101,6 +102,7 @@ def b_world(request, other_org, outsider):
         "action": action,
         "rule": rule,
         "entry": entry,
+        "cause": Cause.objects.create(org=other_org, name="Parts out of stock"),
     }
 
 
@@ -117,6 +119,7 @@ def a_world(org, owner):
 # (method, builder(b, a)) for object URLs tests/test_tenancy.py does not list yet. The method
 # is one the view accepts: another method would be a 405 before any object is looked up.
 MORE_OBJECT_URLS = [
+    ("post", lambda b, a: f"/actions/causes/{b['cause'].code}/"),
     ("get", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/"),
     ("post", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/"),
     ("get", lambda b, a: f"/surveys/touchpoints/{b['touchpoint'].code}/qr.svg"),
@@ -208,7 +211,7 @@ def test_the_walk_finds_the_urls_we_know():
     names = {name for _, name, _ in all_patterns()}
     assert "actions/<uuid:code>/" in routes
     assert "settings/members/<uuid:code>/role/" in routes
-    assert "surveys:api_interactions" in names  # namespaced
+    assert "actions:detail" in names  # namespaced
     assert any(route.startswith("admin/") for route in routes)  # nested includes
     assert any(route.startswith("accounts/") for route in routes)
 

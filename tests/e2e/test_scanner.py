@@ -65,8 +65,9 @@ def test_it_records_nothing_when_a_scanner_opens_every_link_of_the_email(new_pag
 
     outgoing, invitation = emailed
     links = links_in(outgoing)
-    # Yes, No, "Answer all 4 questions" and unsubscribe: every one of them gets opened.
-    assert len(links) == 4, links
+    # Yes, No, "Answer all 4 questions", unsubscribe and the privacy page: every one of them
+    # gets opened.
+    assert len(links) == 5, links
     assert any("&a=no" in link for link in links) and any("/unsubscribe/" in link for link in links)
 
     page = new_page(width=360, height=740)

@@ -174,6 +174,7 @@ def test_the_generated_openapi_document_validates_and_lists_every_endpoint(clien
         "/api/v1/interactions/batch",
         "/api/v1/responses",
         "/api/v1/customers/{email}",
+        "/api/v1/customers/{email}/export",
         "/api/v1/actions",
         "/api/v1/actions/{code}",
         "/api/v1/webhooks",
