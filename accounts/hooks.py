@@ -456,11 +456,10 @@ def _switch_off_failing(endpoint: WebhookEndpoint, at: datetime) -> None:
         )
 
 
-def webhooks_send_due(*, now: datetime | None = None, budget: float = 50.0) -> dict[str, int]:
+def webhooks_send_due(*, now: datetime, budget: float = 50.0) -> dict[str, int]:
     """The ``send-webhooks`` sweep: fan out new events, then send every due delivery, batch
     after batch, for up to ``budget`` seconds (the next tick carries on). One delivery that
     fails or can't be built never stops the others."""
-    now = now or timezone.now()
     outcome = {"events": org_events_fan_out(now=now), "delivered": 0, "failed": 0}
     started = time.monotonic()
     while time.monotonic() - started < budget:

@@ -365,7 +365,7 @@ def _send_one(outgoing: OutgoingEmail, connection) -> str:
 def email_deliver(
     *,
     keys: list[str] | None = None,
-    now: datetime | None = None,
+    now: datetime,
     connection=None,
     batch: int = CLAIM_BATCH,
 ) -> BatchOutcome:
@@ -375,7 +375,6 @@ def email_deliver(
     on its own, so a crash at any point repeats at most the one message being handed over,
     under the same Message-ID. Rows another sweep holds are that sweep's to send.
     """
-    now = now or timezone.now()
     outcome = BatchOutcome()
     own = connection is None
     connection = connection or open_connection()
@@ -439,10 +438,9 @@ def email_send_batch(emails: list[OutgoingEmail], *, now, connection=None) -> Ba
     return delivered
 
 
-def email_send_queued(*, now=None, batch: int = CLAIM_BATCH, budget: float = 50.0) -> int:
+def email_send_queued(*, now: datetime, batch: int = CLAIM_BATCH, budget: float = 50.0) -> int:
     """Send every queued email that is due, batch after batch, for up to ``budget`` seconds
     (the next tick carries on). Returns how many went out."""
-    now = now or timezone.now()
     sent = 0
     started = time.monotonic()
     with open_connection() as connection:
@@ -465,7 +463,7 @@ def email_send_now(
     reply_to: str = "",
     headers: dict | None = None,
     connection=None,
-    now=None,
+    now: datetime,
 ) -> bool:
     """Record and send one email (for workers, outside a transaction). Return True if this
     call sent it."""

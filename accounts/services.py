@@ -6,7 +6,6 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone as dj_timezone
 from django.utils.text import slugify
 
 from .mail import email_queue
@@ -174,9 +173,8 @@ def api_token_create(
     return ApiToken.issue(org=org, name=name, created_by=by, scopes=scopes)
 
 
-def api_token_revoke(*, token: ApiToken, now: datetime | None = None) -> bool:
+def api_token_revoke(*, token: ApiToken, now: datetime) -> bool:
     """Revoke a token; return True if it was active."""
-    now = now or dj_timezone.now()
     return bool(ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=now))
 
 

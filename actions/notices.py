@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.mail import email_build, email_deliver, email_record, email_send_now, open_connection
 from accounts.models import Membership, Organisation, OutgoingEmail
@@ -143,10 +142,9 @@ def _record_batch(notice: Notice, now: datetime, batch: int, owners) -> tuple[in
     return len(rows), [e.key for e in emails if e.key not in outcome.unrecorded]
 
 
-def action_notices_sweep(*, now: datetime | None = None, batch: int = BATCH) -> dict[str, int]:
+def action_notices_sweep(*, now: datetime, batch: int = BATCH) -> dict[str, int]:
     """Send every reminder, overdue notice and escalation that has fallen due. Returns how
     many actions each kind covered."""
-    now = now or timezone.now()
     owners = _Owners()
     counts = {}
     with open_connection() as connection:
@@ -173,10 +171,9 @@ def _end_of_local_day(now: datetime, org) -> datetime:
     return datetime.combine(tomorrow, datetime.min.time(), tzinfo=org.tz)
 
 
-def morning_digests_send(*, now: datetime | None = None) -> int:
+def morning_digests_send(*, now: datetime) -> int:
     """Once per local working day, after the business opens, email each member what is overdue
     or due today. Nothing overdue or due today means no email. Returns how many went out."""
-    now = now or timezone.now()
     sent = 0
     org_ids = Action.objects.open().values_list("org_id", flat=True).distinct()
     for org in Organisation.objects.filter(pk__in=list(org_ids)):

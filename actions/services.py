@@ -242,8 +242,7 @@ def _require_open(action: Action) -> None:
         raise ActionError("This action is closed.")
 
 
-def action_note_add(*, action: Action, actor: Membership, text: str, now=None) -> ActionEvent:
-    now = now or timezone.now()
+def action_note_add(*, action: Action, actor: Membership, text: str, now: datetime) -> ActionEvent:
     text = text_storable(text, limit=TEXT_LIMIT)
     if not text:
         raise ActionError("Write a note first.")
@@ -254,9 +253,8 @@ def action_note_add(*, action: Action, actor: Membership, text: str, now=None) -
 
 
 def action_reassign(
-    *, action: Action, actor: Membership, owner: Membership, reason: str = "", now=None
+    *, action: Action, actor: Membership, owner: Membership, reason: str = "", now: datetime
 ) -> None:
-    now = now or timezone.now()
     if owner.org_id != action.org_id:
         raise ActionError("Choose someone in your business.")
     with _changing(action) as action:
@@ -291,13 +289,12 @@ def action_deadline_change(
     due_at: datetime,
     reason: str,
     customer_reason: str = "",
-    now=None,
+    now: datetime,
 ) -> ActionEvent | None:
     """Move the promise. A deadline is a promise, so the reason is required and kept; the
     customer-facing reason (``customer_reason``) is what their status page shows beside the
     move, and what a note to them starts from (``late_note_send``). Returns the history event,
     or None when the deadline already is ``due_at`` (a double submit moves it once)."""
-    now = now or timezone.now()
     reason = text_storable(reason, limit=1000)
     customer_reason = text_storable(customer_reason, limit=300)
     if not reason:
@@ -366,9 +363,8 @@ def _resume_clock(action: Action, actor, now) -> None:
     )
 
 
-def action_status_set(*, action: Action, actor: Membership, status: str, now=None) -> None:
+def action_status_set(*, action: Action, actor: Membership, status: str, now: datetime) -> None:
     """Open, in progress or waiting on the customer (closing has its own function)."""
-    now = now or timezone.now()
     if status not in Action.OPEN_STATUSES:
         raise ActionError("Close an action with “what we did”.")
     with _changing(action) as action:
@@ -394,8 +390,7 @@ def action_status_set(*, action: Action, actor: Membership, status: str, now=Non
         )
 
 
-def action_tags_set(*, action: Action, actor: Membership, names: list[str], now=None) -> None:
-    now = now or timezone.now()
+def action_tags_set(*, action: Action, actor: Membership, names: list[str], now: datetime) -> None:
     wanted = []
     for name in names:
         name = text_storable(name, limit=40)
@@ -428,11 +423,10 @@ def action_close(
     status: str,
     resolution: str,
     cause: Cause | None = None,
-    now=None,
+    now: datetime,
 ) -> None:
     """Close as done or won't do. The customer will read ``resolution``, so it's required.
     ``cause`` is why it happened, from the business's own list (the dashboard counts them)."""
-    now = now or timezone.now()
     if status not in Action.CLOSED_STATUSES:
         raise ActionError("Close as done or won't do.")
     if cause is not None and cause.org_id != action.org_id:
@@ -479,9 +473,8 @@ def action_close(
         action_hook(action, "action.closed", now=now)
 
 
-def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=None) -> None:
+def action_reopen(*, action: Action, actor: Membership | None, reason: str, now: datetime) -> None:
     """Open a closed action again with a fresh deadline (and fresh notices)."""
-    now = now or timezone.now()
     with _changing(action) as action:
         if action.is_open:
             return
@@ -522,10 +515,9 @@ def action_reopen(*, action: Action, actor: Membership | None, reason: str, now=
         customer_hold_refresh(customer_ids=_customer_ids(action))
 
 
-def action_merge(*, action: Action, actor: Membership, other: Action, now=None) -> None:
+def action_merge(*, action: Action, actor: Membership, other: Action, now: datetime) -> None:
     """Move every response of ``other`` onto ``action`` (the same problem, told by several
     customers) and close ``other`` as merged. Closing ``action`` then tells them all."""
-    now = now or timezone.now()
     if other.org_id != action.org_id or other.pk == action.pk:
         raise ActionError("Choose another action of your business.")
     with transaction.atomic():
@@ -590,10 +582,9 @@ def _action_merge(action: Action, actor: Membership, other: Action, now) -> None
 
 
 def action_link_response(
-    *, action: Action, actor: Membership, response: Response, now=None
+    *, action: Action, actor: Membership, response: Response, now: datetime
 ) -> None:
     """Link a response that opened no action of its own to this action."""
-    now = now or timezone.now()
     if response.org_id != action.org_id:
         raise ActionError("Choose feedback of your business.")
     with _changing(action) as action:
@@ -659,11 +650,10 @@ def loop_recipients(action: Action) -> list[Response]:
 
 
 def loop_message_send(
-    *, action: Action, actor: Membership, subject: str, body: str, now=None
+    *, action: Action, actor: Membership, subject: str, body: str, now: datetime
 ) -> list[LoopMessage]:
     """Queue the loop-closing email to every customer linked to the closed action, from the
     business with reply-to the member, each ending "Did this sort it out? Yes / No"."""
-    now = now or timezone.now()
     subject, body = text_storable(subject, limit=200), text_storable(body, limit=TEXT_LIMIT)
     if not subject or not body:
         raise ActionError("Write the message (and its subject) first.")
@@ -718,10 +708,9 @@ def loop_message_send(
     return messages
 
 
-def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = "", now=None):
+def loop_outcome_record(*, message: LoopMessage, outcome: str, comment: str = "", now: datetime):
     """The customer's answer to "Did this sort it out?". The first answer stands; a No reopens
     the action with their words and tells its owner."""
-    now = now or timezone.now()
     if outcome not in LoopMessage.Outcome.values:
         raise ActionError("Choose yes or no.")
     with transaction.atomic():
@@ -851,9 +840,8 @@ def late_note_send(
     return told
 
 
-def response_consent_withdraw(*, response: Response, now=None) -> bool:
+def response_consent_withdraw(*, response: Response, now: datetime) -> bool:
     """The customer no longer wants to be quoted. Returns False when it was already withdrawn."""
-    now = now or timezone.now()
     changed = Response.objects.filter(pk=response.pk, consent_withdrawn_at=None).update(
         consent_withdrawn_at=now
     )

@@ -12,13 +12,13 @@ from .routing import routing_requests_route
 def sweep_action_notices() -> dict:
     """Reminders, overdue notices and escalations that have fallen due. Safe to run twice at
     once: rows are claimed with SKIP LOCKED and every email has a unique key."""
-    return action_notices_sweep()
+    return action_notices_sweep(now=timezone.now())
 
 
 @shared_task
 def send_morning_digests() -> int:
     """Each member's digest, once per local working day after opening time."""
-    return morning_digests_send()
+    return morning_digests_send(now=timezone.now())
 
 
 @shared_task

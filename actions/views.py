@@ -40,8 +40,8 @@ def _get_rule_for_owner(request, code) -> RoutingRule:
 # Inbox ------------------------------------------------------------------------------------
 
 
-@require_GET
 @member_required
+@require_GET
 def inbox(request):
     member = request.member
     now = timezone.now()
@@ -117,8 +117,8 @@ def _detail_context(request, action, **forms_in_play) -> dict:
     return context
 
 
-@require_GET
 @member_required
+@require_GET
 def detail(request, code):
     action = _get_action_for_member(request, code)
     return render(request, "actions/detail.html", _detail_context(request, action))
@@ -140,22 +140,24 @@ def _post_form(request, action, form, apply, name: str, done: str):
     return render(request, "actions/detail.html", context, status=400)
 
 
-@require_POST
 @member_required
+@require_POST
 def note(request, code):
     action = _get_action_for_member(request, code)
     return _post_form(
         request,
         action,
         forms.NoteForm(request.POST),
-        lambda d: services.action_note_add(action=action, actor=request.member, text=d["text"]),
+        lambda d: services.action_note_add(
+            action=action, actor=request.member, text=d["text"], now=timezone.now()
+        ),
         "note_form",
         "Note added.",
     )
 
 
-@require_POST
 @member_required
+@require_POST
 def reassign(request, code):
     action = _get_action_for_member(request, code)
     return _post_form(
@@ -163,15 +165,19 @@ def reassign(request, code):
         action,
         forms.ReassignForm(request.POST, org=request.member.org),
         lambda d: services.action_reassign(
-            action=action, actor=request.member, owner=d["owner"], reason=d["reason"]
+            action=action,
+            actor=request.member,
+            owner=d["owner"],
+            reason=d["reason"],
+            now=timezone.now(),
         ),
         "reassign_form",
         "Reassigned.",
     )
 
 
-@require_POST
 @member_required
+@require_POST
 def deadline(request, code):
     """Move the deadline; with ``change`` posted, preview or send the note to the customer
     about a move already made (the action page offers it until it is sent)."""
@@ -194,6 +200,7 @@ def deadline(request, code):
             due_at=d["due_at"],
             reason=d["reason"],
             customer_reason=d["customer_reason"],
+            now=timezone.now(),
         ),
         "deadline_form",
         done,
@@ -235,8 +242,8 @@ def _late_note(request, action):
     return render(request, "actions/detail.html", context, status=200 if form.is_valid() else 400)
 
 
-@require_POST
 @member_required
+@require_POST
 def status(request, code):
     action = _get_action_for_member(request, code)
     form = forms.StatusForm(request.POST)
@@ -244,15 +251,18 @@ def status(request, code):
         return render(request, "actions/detail.html", _detail_context(request, action), status=400)
     try:
         services.action_status_set(
-            action=action, actor=request.member, status=form.cleaned_data["status"]
+            action=action,
+            actor=request.member,
+            status=form.cleaned_data["status"],
+            now=timezone.now(),
         )
     except ActionError as error:
         messages.error(request, str(error))
     return redirect(action)
 
 
-@require_POST
 @member_required
+@require_POST
 def tags(request, code):
     action = _get_action_for_member(request, code)
     form = forms.TagsForm(request.POST)
@@ -260,14 +270,16 @@ def tags(request, code):
         request,
         action,
         form,
-        lambda d: services.action_tags_set(action=action, actor=request.member, names=form.names()),
+        lambda d: services.action_tags_set(
+            action=action, actor=request.member, names=form.names(), now=timezone.now()
+        ),
         "tags_form",
         "Tags saved.",
     )
 
 
-@require_POST
 @member_required
+@require_POST
 def close(request, code):
     action = _get_action_for_member(request, code)
     form = forms.CloseForm(request.POST, action=action)
@@ -280,6 +292,7 @@ def close(request, code):
                     status=form.cleaned_data["status"],
                     resolution=form.cleaned_data["resolution"],
                     cause=form.cleaned_data.get("cause"),
+                    now=timezone.now(),
                 )
         except ActionError as error:
             form.add_error(None, str(error))
@@ -290,8 +303,8 @@ def close(request, code):
     return render(request, "actions/detail.html", context, status=400)
 
 
-@require_POST
 @member_required
+@require_POST
 def link(request, code):
     """Link another open action (merging it) or unrouted feedback to this action."""
     action = _get_action_for_member(request, code)
@@ -305,20 +318,24 @@ def link(request, code):
                 other = Action.objects.get(org=org, code=uuid.UUID(ref))
             except (ValueError, Action.DoesNotExist):
                 raise ActionError("Choose one of your business's open actions.") from None
-            services.action_merge(action=action, actor=request.member, other=other)
+            services.action_merge(
+                action=action, actor=request.member, other=other, now=timezone.now()
+            )
         elif kind == "response" and ref.isdigit():
             response = Response.objects.filter(org=org, pk=int(ref)).first()
             if response is None:
                 raise ActionError("Choose feedback of your business.")
-            services.action_link_response(action=action, actor=request.member, response=response)
+            services.action_link_response(
+                action=action, actor=request.member, response=response, now=timezone.now()
+            )
         else:
             raise ActionError("Choose what to link.")
 
     return _post_form(request, action, form, apply, "link_form", "Linked.")
 
 
-@require_http_methods(["GET", "POST"])
 @member_required
+@require_http_methods(["GET", "POST"])
 def tell(request, code):
     """The loop-closing message: prefilled, editable, previewed, then queued."""
     action = _get_action_for_member(request, code)
@@ -337,6 +354,7 @@ def tell(request, code):
                     actor=request.member,
                     subject=form.cleaned_data["subject"],
                     body=form.cleaned_data["body"],
+                    now=timezone.now(),
                 )
             if sent:
                 messages.success(
@@ -367,8 +385,8 @@ def tell(request, code):
 # Routing rules (owners only) --------------------------------------------------------------
 
 
-@require_GET
 @owner_required
+@require_GET
 def rules(request):
     org = request.member.org
     saved = list(
@@ -386,8 +404,8 @@ def rules(request):
     )
 
 
-@require_http_methods(["GET", "POST"])
 @owner_required
+@require_http_methods(["GET", "POST"])
 def rule_edit(request, code=None):
     org = request.member.org
     if code is None:
@@ -408,16 +426,16 @@ def rule_edit(request, code=None):
     )
 
 
-@require_POST
 @owner_required
+@require_POST
 def rule_move(request, code):
     rule = _get_rule_for_owner(request, code)
     routing.routing_rule_move(rule=rule, direction="up" if request.POST.get("up") else "down")
     return redirect("actions:rules")
 
 
-@require_POST
 @owner_required
+@require_POST
 def rule_toggle(request, code):
     """Switch a rule on or off. The form posts the state it wants (not "flip it"), so a
     double-click leaves the rule as the owner meant."""
@@ -431,8 +449,8 @@ def rule_toggle(request, code):
     return redirect("actions:rules")
 
 
-@require_POST
 @owner_required
+@require_POST
 def rules_customise(request):
     routing.routing_rules_materialise(org=request.member.org)
     return redirect("actions:rules")
@@ -441,8 +459,8 @@ def rules_customise(request):
 # Causes (owners edit the list; everyone closing a problem picks from it) ------------------
 
 
-@require_http_methods(["GET", "POST"])
 @owner_required
+@require_http_methods(["GET", "POST"])
 def causes(request):
     """The business's short list of causes, and a form to add one."""
     org = request.member.org
@@ -469,8 +487,8 @@ def _causes_page(request, form, status=200, editing=None):
     return render(request, "actions/causes.html", {"causes": listed, "form": form}, status=status)
 
 
-@require_POST
 @owner_required
+@require_POST
 def cause_edit(request, code):
     """Rename or retire a cause; another business's cause is a 404."""
     cause = get_object_or_404(Cause, org=request.member.org, code=code)
@@ -587,7 +605,7 @@ def withdraw_consent(request, invitation):
     response = _response_of(invitation)
     if response is None:
         raise Http404
-    services.response_consent_withdraw(response=response)
+    services.response_consent_withdraw(response=response, now=timezone.now())
     context = _status_context(invitation)
     if _status_expired(invitation, context["response"], context["action"], timezone.now()):
         page = _status_expired_page(request, invitation, context["response"], withdrawn_now=True)
@@ -625,6 +643,7 @@ def sorted_page(request, invitation):
             message=message,
             outcome=form.cleaned_data["answer"],
             comment=form.cleaned_data["comment"],
+            now=timezone.now(),
         )
         message.refresh_from_db()
     return render(

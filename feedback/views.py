@@ -79,8 +79,8 @@ def _dashboard_filters(request, org) -> tuple[int, Touchpoint | None, list[Touch
     return days, touchpoint, touchpoints
 
 
-@require_GET
 @owner_required
+@require_GET
 def dashboard(request):
     org = request.member.org
     days, touchpoint, touchpoints = _dashboard_filters(request, org)
@@ -138,8 +138,8 @@ def _iso(moment) -> str:
     return moment.isoformat() if moment else ""
 
 
-@require_GET
 @owner_required
+@require_GET
 def export_responses(request):
     org = request.member.org
     days, touchpoint, _ = _dashboard_filters(request, org)
@@ -191,8 +191,8 @@ def export_responses(request):
     return _csv_response(f"{org.slug}-responses-{days}d.csv", header, rows())
 
 
-@require_GET
 @owner_required
+@require_GET
 def export_actions(request):
     org = request.member.org
     days, touchpoint, _ = _dashboard_filters(request, org)
@@ -301,8 +301,8 @@ def embed_snippet(org) -> str:
     )
 
 
-@require_GET
 @owner_required  # the README's contract: owners publish; staff close loops, not the wall
+@require_GET
 def wall_manage(request):
     org = request.member.org
     entries = list(queries.live_entries(org).select_related("action")[:100])
@@ -354,8 +354,8 @@ def wall_publish(request, action_code, invitation_code):
     return render(request, "feedback/wall_publish.html", context)
 
 
-@require_POST
 @owner_required
+@require_POST
 def wall_unpublish(request, code):
     entry = _get_entry_for_member(request, code)
     services.wall_entry_unpublish(entry=entry, member=request.member, now=timezone.now())
@@ -526,8 +526,8 @@ class PrivacyEraseForm(forms.Form):
         return data
 
 
-@require_GET
 @owner_required
+@require_GET
 def privacy_manage(request):
     """Find a customer by address (every search is logged), export or erase them, and see who
     looked. Searching is a GET (a bookmarkable lookup); it writes only the access log."""
@@ -552,8 +552,8 @@ def privacy_manage(request):
     )
 
 
-@require_POST
 @owner_required
+@require_POST
 def privacy_export(request):
     org = request.member.org
     email = request.POST.get("email", "").strip()
@@ -571,8 +571,8 @@ def privacy_export(request):
     return answer
 
 
-@require_POST
 @owner_required
+@require_POST
 def privacy_erase(request):
     org = request.member.org
     form = PrivacyEraseForm(request.POST)

@@ -83,7 +83,12 @@ def test_it_records_the_providers_id_when_the_email_is_sent(db, settings, org):
         "default": {"BACKEND": "tests.accounts.test_inbound_webhooks.ProviderBackend"}
     }
     email_send_now(
-        key="t:sent", kind="test", to="jo@example.com", template="test", context={"n": 1}
+        key="t:sent",
+        kind="test",
+        to="jo@example.com",
+        template="test",
+        context={"n": 1},
+        now=timezone.now(),
     )
     row = OutgoingEmail.objects.get(key="t:sent")
     assert row.sent_at is not None

@@ -154,7 +154,7 @@ def test_the_log_shows_each_attempt(owner_client, org, owner, settings):
         now=timezone.now(),
     )
     hooks.webhook_endpoint_test(endpoint=endpoint, now=timezone.now())
-    hooks.webhooks_send_due()
+    hooks.webhooks_send_due(now=timezone.now())
     body = owner_client.get(f"{URL}{endpoint.code}/").content.decode()
     assert "retrying" in body and "<td>1</td>" in body and "ms</td>" in body
 

@@ -89,7 +89,7 @@ def test_password_reset_sends_a_working_link(client, owner):
     response = client.post("/accounts/password/reset/", {"email": owner.user.email})
     assert response.status_code == 302
     assert OutgoingEmail.objects.filter(to=owner.user.email).count() == 1
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     body = mail.outbox[0].body
     link = next(line for line in body.splitlines() if "/accounts/password/reset/key/" in line)
     path = link[link.index("/accounts/") :].strip()

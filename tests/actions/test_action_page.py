@@ -113,7 +113,7 @@ def test_it_reassigns_and_emails_the_new_owner(teammate_client, teammate, owner,
     event = action.events.get(kind=ActionEvent.Kind.REASSIGNED)
     assert event.data == {"from": "Bob Baker", "to": "Alice Archer"}
     assert event.actor == teammate
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     assert any(m.to == [owner.user.email] and "passed you" in m.subject for m in mail.outbox)
 
 
@@ -209,7 +209,7 @@ def test_it_prefills_previews_then_sends_the_loop_message(teammate_client, teamm
     assert sent.status_code == 302
     message = LoopMessage.objects.get()
     assert message.sent_by == teammate and message.queued_at
-    assert email_send_queued() >= 1
+    assert email_send_queued(now=timezone.now()) >= 1
     email = next(m for m in mail.outbox if m.subject == "About the tubes")
     assert email.to == [action.customer.email]
     # Replies come back to the action (which forwards them to the teammate), not straight
@@ -253,11 +253,17 @@ def test_merging_tells_every_linked_customer(teammate_client, teammate, routed, 
     assert ActionResponse.objects.filter(action=action).count() == 2
     other.customer.refresh_from_db()
     assert other.customer.survey_hold  # their feedback is on an open action still
-    action_close(action=action, actor=teammate, status=Action.Status.DONE, resolution="Restocked.")
+    action_close(
+        action=action,
+        actor=teammate,
+        status=Action.Status.DONE,
+        resolution="Restocked.",
+        now=timezone.now(),
+    )
     teammate_client.post(
         url(action, "tell/"), {"subject": "Tubes", "body": "Restocked.", "send": "1"}
     )
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     told = sorted(m.to[0] for m in mail.outbox if m.subject == "Tubes")
     assert told == sorted([action.customer.email, other.customer.email])
     sam = next(m for m in mail.outbox if m.to == [other.customer.email])
@@ -313,7 +319,7 @@ def test_it_stores_and_escapes_hostile_text_in_every_field(
         url(action, "tell/"),
         {"subject": "Pat\r\nBcc: victim@example.com", "body": closing, "send": "1"},
     )
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     email = next(m for m in mail.outbox if m.to == [action.customer.email])
     assert "\n" not in email.subject and "Bcc" not in str(email.message()["Bcc"] or "")
     assert "<script>" not in email.alternatives[0].content
@@ -322,7 +328,9 @@ def test_it_stores_and_escapes_hostile_text_in_every_field(
 def test_it_refuses_nul_and_lone_surrogates_without_failing(teammate, action):
     from actions.services import action_note_add
 
-    event = action_note_add(action=action, actor=teammate, text="before\x00after \ud83d end")
+    event = action_note_add(
+        action=action, actor=teammate, text="before\x00after \ud83d end", now=timezone.now()
+    )
     event.refresh_from_db()
     assert "\x00" not in event.text and event.text.startswith("beforeafter")
 

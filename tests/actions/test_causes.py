@@ -2,6 +2,7 @@
 and another business's cause is a 404."""
 
 import pytest
+from django.utils import timezone
 
 from actions.models import Action, Cause
 from actions.services import ActionError, action_close, cause_create
@@ -88,7 +89,14 @@ def test_another_businesss_cause_cant_close_a_problem(
     action.refresh_from_db()
     assert action.is_open and action.cause is None
     with pytest.raises(ActionError):
-        action_close(action=action, actor=owner, status="done", resolution="Ordered.", cause=theirs)
+        action_close(
+            action=action,
+            actor=owner,
+            status="done",
+            resolution="Ordered.",
+            cause=theirs,
+            now=timezone.now(),
+        )
 
 
 def test_a_retired_cause_is_no_longer_offered(org, owner, owner_client, stock):

@@ -1,5 +1,6 @@
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from accounts.mail import email_send_queued
 from actions.models import Action, ActionEvent, LoopMessage
@@ -27,9 +28,15 @@ def token_of(action):
 
 def close_and_tell(action, member, body="We ordered twenty more. Sam"):
     action_close(
-        action=action, actor=member, status=Action.Status.DONE, resolution="Ordered twenty more."
+        action=action,
+        actor=member,
+        status=Action.Status.DONE,
+        resolution="Ordered twenty more.",
+        now=timezone.now(),
     )
-    return loop_message_send(action=action, actor=member, subject="Your tubes", body=body)[0]
+    return loop_message_send(
+        action=action, actor=member, subject="Your tubes", body=body, now=timezone.now()
+    )[0]
 
 
 def test_it_shows_received_then_with_a_first_name_and_a_weekday(client, action, teammate):
@@ -43,7 +50,9 @@ def test_it_shows_received_then_with_a_first_name_and_a_weekday(client, action, 
 def test_it_never_shows_internal_notes_staff_emails_or_other_customers(
     client, action, teammate, routed, org
 ):
-    action_note_add(action=action, actor=teammate, text="INTERNAL: customer is a pain")
+    action_note_add(
+        action=action, actor=teammate, text="INTERNAL: customer is a pain", now=timezone.now()
+    )
     other = routed(
         {STOCK: False},
         verbatim="OTHER CUSTOMER WORDS",
@@ -51,7 +60,7 @@ def test_it_never_shows_internal_notes_staff_emails_or_other_customers(
     )
     from actions.services import action_merge
 
-    action_merge(action=action, actor=teammate, other=other)
+    action_merge(action=action, actor=teammate, other=other, now=timezone.now())
     html = client.get(f"/f/{token_of(action)}/").content.decode()
     for secret in (
         "INTERNAL",
@@ -131,7 +140,7 @@ def test_no_reopens_the_action_with_the_customers_words_and_tells_the_owner(
     assert action.events.filter(kind=ActionEvent.Kind.REOPENED).exists()
     action.customer.refresh_from_db()
     assert action.customer.survey_hold
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     email = next(m for m in mail.outbox if m.subject.startswith("Not sorted yet"))
     assert email.to == [teammate.user.email]
     assert "Still none in 26 inch." in email.body

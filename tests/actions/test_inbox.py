@@ -29,7 +29,9 @@ def test_it_separates_mine_team_overdue_and_done(owner_client, owner, teammate, 
     late = routed({STOCK: False}, verbatim="Long overdue", staff=teammate)
     Action.objects.filter(pk=late.pk).update(due_at=timezone.now() - timezone.timedelta(days=1))
     done = routed({STOCK: False}, verbatim="All done now", staff=owner)
-    action_close(action=done, actor=owner, status=Action.Status.DONE, resolution="Fixed.")
+    action_close(
+        action=done, actor=owner, status=Action.Status.DONE, resolution="Fixed.", now=timezone.now()
+    )
 
     def words(tab):
         return owner_client.get(f"/inbox/?tab={tab}").content.decode()

@@ -27,7 +27,7 @@ def action(routed, teammate, org):
         staff=teammate,
         customer=make_customer(org, name="Pat Jones", email="pat@example.com"),
     )
-    email_send_queued()  # the owner's "new action" email: out of the way
+    email_send_queued(now=timezone.now())  # the owner's "new action" email: out of the way
     mail.outbox.clear()
     return opened
 
@@ -60,7 +60,7 @@ def test_it_offers_an_editable_note_from_the_members_own_reason(teammate_client,
     preview = late_note(teammate_client, action, preview="1", body="Sorry: Monday now.")
     assert preview.status_code == 200
     assert "Sorry: Monday now." in preview.text and 'name="send"' in preview.text
-    assert email_send_queued() == 0 and not notes_to("pat@example.com")
+    assert email_send_queued(now=timezone.now()) == 0 and not notes_to("pat@example.com")
 
 
 def test_it_sends_the_late_note_once_for_a_double_submit_and_a_retry(teammate_client, action):
@@ -68,9 +68,9 @@ def test_it_sends_the_late_note_once_for_a_double_submit_and_a_retry(teammate_cl
     first = late_note(teammate_client, action, send="1")
     second = late_note(teammate_client, action, send="1")  # the double submit
     assert first.status_code == second.status_code == 302
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     late_note(teammate_client, action, send="1")  # a retry after it went
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     [note] = notes_to("pat@example.com")
     assert "We're running late." in note.body and f"/f/{action.response.invitation.token}/" in (
         note.body
@@ -87,7 +87,7 @@ def test_a_second_move_may_be_told_once_too(teammate_client, action):
     move(teammate_client, action, due="2099-03-09T10:00", customer_reason="the supplier closed")
     late_note(teammate_client, action, send="1")
     late_note(teammate_client, action, send="1")
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     assert len(notes_to("pat@example.com")) == 2
 
 
@@ -95,7 +95,7 @@ def test_it_never_sends_a_note_without_a_persons_words(teammate_client, action):
     move(teammate_client, action)
     response = late_note(teammate_client, action, send="1", body="   ")
     assert response.status_code == 400
-    assert email_send_queued() == 0
+    assert email_send_queued(now=timezone.now()) == 0
     # A move with nothing for the customer offers no note at all.
     action_deadline_change(
         action=action,
@@ -103,6 +103,7 @@ def test_it_never_sends_a_note_without_a_persons_words(teammate_client, action):
         due_at=timezone.now() + timedelta(days=30),
         reason="Internal.",
         customer_reason="",
+        now=timezone.now(),
     )
     assert OFFERED not in teammate_client.get(f"/actions/{action.code}/").text
 
@@ -124,8 +125,10 @@ def test_the_status_page_lists_the_promised_date_and_each_move_with_its_reason(
     assert f"We promised you <strong>{first:%A} {first.day} {first:%B}</strong>" in page
     move(teammate_client, action)
     action.refresh_from_db()
-    action_status_set(action=action, actor=teammate, status=Action.Status.WAITING)
-    action_status_set(action=action, actor=teammate, status=Action.Status.OPEN)
+    action_status_set(
+        action=action, actor=teammate, status=Action.Status.WAITING, now=timezone.now()
+    )
+    action_status_set(action=action, actor=teammate, status=Action.Status.OPEN, now=timezone.now())
     page = re.sub(r"\s+", " ", client.get(status).text)
     assert f"We first promised you <strong>{first:%A} {first.day} {first:%B}</strong>" in page
     assert "the date moved to <strong>Monday 2 March</strong>: the part is on back order" in page
@@ -141,17 +144,19 @@ def test_it_prompts_the_owner_to_write_when_the_deadline_nears_with_no_progress(
     page = teammate_client.get(f"/actions/{action.code}/").text
     assert "Write to Pat J. before the deadline" in page
     action_notices_sweep(now=soon)
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     [reminder] = [m for m in mail.outbox if m.subject.startswith("Reminder")]
     assert "write to Pat J. now, before the promise breaks" in reminder.body
 
 
 def test_it_does_not_prompt_once_work_has_started(teammate_client, action, teammate):
-    action_status_set(action=action, actor=teammate, status=Action.Status.IN_PROGRESS)
+    action_status_set(
+        action=action, actor=teammate, status=Action.Status.IN_PROGRESS, now=timezone.now()
+    )
     soon = action.reminder_due_at + timedelta(minutes=1)
     Action.objects.filter(pk=action.pk).update(reminder_due_at=timezone.now())
     assert "before the deadline" not in teammate_client.get(f"/actions/{action.code}/").text
     action_notices_sweep(now=soon)
-    email_send_queued()
+    email_send_queued(now=timezone.now())
     [reminder] = [m for m in mail.outbox if m.subject.startswith("Reminder")]
     assert "before the promise breaks" not in reminder.body

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.db import connection, connections
+from django.utils import timezone
 
 from accounts.models import Membership, OutgoingEmail
 from actions.models import Action, ActionEvent
@@ -178,7 +179,13 @@ def test_it_sends_each_member_one_digest_per_local_working_day(action, teammate,
 def test_it_sends_no_digest_when_nothing_is_due_or_open(action, teammate):
     wednesday_later = WEDNESDAY_10AM + timedelta(hours=1)
     assert morning_digests_send(now=wednesday_later) == 0  # due Friday, not today
-    action_close(action=action, actor=teammate, status=Action.Status.DONE, resolution="Done.")
+    action_close(
+        action=action,
+        actor=teammate,
+        status=Action.Status.DONE,
+        resolution="Done.",
+        now=timezone.now(),
+    )
     assert morning_digests_send(now=WEDNESDAY_10AM + timedelta(days=2)) == 0
 
 

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from accounts.models import OutgoingEmail
 from actions.models import Action, ActionEvent, LoopMessage
@@ -31,14 +32,22 @@ def action(routed, teammate, org):
 
 
 def _close(action, teammate):
-    action_close(action=action, actor=teammate, status=Action.Status.DONE, resolution="Restocked.")
+    action_close(
+        action=action,
+        actor=teammate,
+        status=Action.Status.DONE,
+        resolution="Restocked.",
+        now=timezone.now(),
+    )
 
 
 def test_a_status_change_from_a_stale_page_after_a_close_is_refused(action, teammate):
     stale = Action.objects.get(pk=action.pk)  # the page another member loaded before the close
     _close(action, teammate)
     with pytest.raises(ActionError, match="closed"):
-        action_status_set(action=stale, actor=teammate, status=Action.Status.IN_PROGRESS)
+        action_status_set(
+            action=stale, actor=teammate, status=Action.Status.IN_PROGRESS, now=timezone.now()
+        )
     action.refresh_from_db()
     assert action.status == Action.Status.DONE and action.closed_at is not None
     assert not action.events.filter(kind=ActionEvent.Kind.STATUS_CHANGED).exists()
@@ -51,7 +60,11 @@ def test_a_deadline_change_from_a_stale_page_after_a_close_is_refused(action, te
     _close(action, teammate)
     with pytest.raises(ActionError, match="closed"):
         action_deadline_change(
-            action=stale, actor=teammate, reason="Later.", due_at=action.due_at + timedelta(days=3)
+            action=stale,
+            actor=teammate,
+            reason="Later.",
+            due_at=action.due_at + timedelta(days=3),
+            now=timezone.now(),
         )
     action.refresh_from_db()
     assert not action.events.filter(kind=ActionEvent.Kind.DEADLINE_CHANGED).exists()
@@ -59,7 +72,9 @@ def test_a_deadline_change_from_a_stale_page_after_a_close_is_refused(action, te
 
 def test_a_close_from_a_stale_page_works_from_the_row_and_updates_the_copy(action, teammate):
     stale = Action.objects.get(pk=action.pk)
-    action_status_set(action=action, actor=teammate, status=Action.Status.WAITING)
+    action_status_set(
+        action=action, actor=teammate, status=Action.Status.WAITING, now=timezone.now()
+    )
     _close(stale, teammate)  # the stale copy still says "open": the close reads the row
     assert stale.status == Action.Status.DONE and stale.paused_at is None
     assert stale.closed_by == teammate
@@ -82,8 +97,12 @@ def test_the_status_view_after_a_close_says_so_and_changes_nothing(
 def test_sending_the_loop_message_twice_tells_the_customer_once(action, teammate):
     _close(action, teammate)
     stale = Action.objects.get(pk=action.pk)
-    first = loop_message_send(action=action, actor=teammate, subject="Tubes", body="Restocked.")
-    second = loop_message_send(action=stale, actor=teammate, subject="Tubes", body="Restocked.")
+    first = loop_message_send(
+        action=action, actor=teammate, subject="Tubes", body="Restocked.", now=timezone.now()
+    )
+    second = loop_message_send(
+        action=stale, actor=teammate, subject="Tubes", body="Restocked.", now=timezone.now()
+    )
     assert len(first) == 1 and second == []
     assert LoopMessage.objects.count() == 1
     email = OutgoingEmail.objects.get(kind="loop_message")
@@ -129,7 +148,9 @@ def test_two_sends_racing_tell_the_customer_once(action, teammate):
     copies = [Action.objects.get(pk=action.pk) for _ in range(2)]
     results, errors = _race(
         *[
-            lambda a=a: loop_message_send(action=a, actor=teammate, subject="Tubes", body="Done.")
+            lambda a=a: loop_message_send(
+                action=a, actor=teammate, subject="Tubes", body="Done.", now=timezone.now()
+            )
             for a in copies
         ]
     )
@@ -151,7 +172,7 @@ def test_a_close_racing_a_status_change_never_leaves_a_closed_action_open(action
         _, errors = _race(
             lambda a=closing: _close(a, teammate),
             lambda a=changing: action_status_set(
-                action=a, actor=teammate, status=Action.Status.IN_PROGRESS
+                action=a, actor=teammate, status=Action.Status.IN_PROGRESS, now=timezone.now()
             ),
         )
         assert all(isinstance(e, ActionError) for e in errors)

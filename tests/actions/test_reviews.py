@@ -52,8 +52,12 @@ def test_it_offers_every_closed_loop_the_link_whatever_they_answered(routed, own
     messages = close_and_tell(first, owner, now)
     assert len(messages) == 3
     by_customer = {m.response.customer_id: m for m in messages}
-    loop_outcome_record(message=by_customer[customers[0].pk], outcome=LoopMessage.Outcome.YES)
-    loop_outcome_record(message=by_customer[customers[1].pk], outcome=LoopMessage.Outcome.NO)
+    loop_outcome_record(
+        message=by_customer[customers[0].pk], outcome=LoopMessage.Outcome.YES, now=timezone.now()
+    )
+    loop_outcome_record(
+        message=by_customer[customers[1].pk], outcome=LoopMessage.Outcome.NO, now=timezone.now()
+    )
     # customers[2] never answers.
     assert review_offers_send_due(now=now + DAY - timedelta(minutes=1)) == 0
     assert offers_sent() == []
@@ -109,11 +113,19 @@ def test_the_status_page_offers_the_link_once_the_loop_closed(client, routed, ow
     action = routed({STOCK: False}, verbatim="Slow.")
     token = action.response.invitation.token
     assert REVIEW not in client.get(f"/f/{token}/").content.decode()
-    action_close(action=action, actor=owner, status=Action.Status.DONE, resolution="Faster.")
+    action_close(
+        action=action,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="Faster.",
+        now=timezone.now(),
+    )
     assert REVIEW not in client.get(f"/f/{token}/").content.decode()  # not told yet
-    [message] = loop_message_send(action=action, actor=owner, subject="Fixed", body="Done.")
+    [message] = loop_message_send(
+        action=action, actor=owner, subject="Fixed", body="Done.", now=timezone.now()
+    )
     assert REVIEW in client.get(f"/f/{token}/").content.decode()
-    loop_outcome_record(message=message, outcome=LoopMessage.Outcome.NO)
+    loop_outcome_record(message=message, outcome=LoopMessage.Outcome.NO, now=timezone.now())
     # A No reopens the action; the offer was made to them all the same, by email.
     assert ReviewOffer.objects.filter(loop_message=message).exists()
 

@@ -213,10 +213,22 @@ def test_it_releases_the_hold_when_the_customer_has_no_open_action(org, owner, r
     customer = make_customer(org)
     first = routed({STOCK: False}, customer=customer)
     second = routed({STAFF_KNEW: False}, customer=customer)
-    action_close(action=first, actor=owner, status=Action.Status.DONE, resolution="Restocked.")
+    action_close(
+        action=first,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="Restocked.",
+        now=timezone.now(),
+    )
     customer.refresh_from_db()
     assert customer.survey_hold
-    action_close(action=second, actor=owner, status=Action.Status.DONE, resolution="Trained.")
+    action_close(
+        action=second,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="Trained.",
+        now=timezone.now(),
+    )
     customer.refresh_from_db()
     assert not customer.survey_hold and customer.survey_hold_reason == ""
 

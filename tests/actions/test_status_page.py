@@ -32,9 +32,17 @@ def status_url(action, page=""):
 
 
 def close_days_ago(action, member, days, tell=False):
-    action_close(action=action, actor=member, status=Action.Status.DONE, resolution="Ordered more.")
+    action_close(
+        action=action,
+        actor=member,
+        status=Action.Status.DONE,
+        resolution="Ordered more.",
+        now=timezone.now(),
+    )
     if tell:
-        loop_message_send(action=action, actor=member, subject="Your tubes", body="Ordered.")
+        loop_message_send(
+            action=action, actor=member, subject="Your tubes", body="Ordered.", now=timezone.now()
+        )
     Action.objects.filter(pk=action.pk).update(closed_at=timezone.now() - timedelta(days=days))
 
 

@@ -70,9 +70,17 @@ def test_it_asks_nothing_when_the_touchpoint_has_it_off(routed, owner, org, touc
 
 def test_it_asks_nothing_after_a_no(routed, owner, org):
     action = routed({STOCK: False}, verbatim="Squeaky.")
-    action_close(action=action, actor=owner, status=Action.Status.DONE, resolution="Pads.")
-    message = loop_message_send(action=action, actor=owner, subject="Brakes", body="Fixed.")[0]
-    loop_outcome_record(message=message, outcome=LoopMessage.Outcome.NO)
+    action_close(
+        action=action,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="Pads.",
+        now=timezone.now(),
+    )
+    message = loop_message_send(
+        action=action, actor=owner, subject="Brakes", body="Fixed.", now=timezone.now()
+    )[0]
+    loop_outcome_record(message=message, outcome=LoopMessage.Outcome.NO, now=timezone.now())
     assert not FollowUp.objects.exists()
 
 
@@ -169,7 +177,9 @@ def test_it_skips_a_follow_up_once_the_action_was_reopened(routed, owner, org):
     from actions.services import action_reopen
 
     message = told_yes(routed, owner, org)
-    action_reopen(action=message.action, actor=owner, reason="Came back by phone.")
+    action_reopen(
+        action=message.action, actor=owner, reason="Came back by phone.", now=timezone.now()
+    )
     follow_ups_send_due(now=due_time(message))
     assert FollowUp.objects.get().skip_reason == FollowUp.Skip.REOPENED
     assert not OutgoingEmail.objects.filter(kind="follow_up").exists()

@@ -141,10 +141,22 @@ def test_it_shows_the_status_page_and_sends_the_loop_closing_email_in_french(
     page = client.get(f"/f/{invitation.token}/").content.decode()
     assert _html_lang(page)[0] == "fr"
     assert "Votre avis à" in page and "Reçu le" in page
-    action_close(action=action, actor=owner, status=Action.Status.DONE, resolution="Commandé.")
+    action_close(
+        action=action,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="Commandé.",
+        now=timezone.now(),
+    )
     mail.outbox.clear()
-    loop_message_send(action=action, actor=owner, subject="Vos chambres à air", body="Commandé.")
-    email_send_queued()
+    loop_message_send(
+        action=action,
+        actor=owner,
+        subject="Vos chambres à air",
+        body="Commandé.",
+        now=timezone.now(),
+    )
+    email_send_queued(now=timezone.now())
     [message] = [m for m in mail.outbox if m.to == [customer.email]]
     assert "Bonjour Jo," in message.body
     assert "Est-ce que cela a réglé le problème ?" in message.body

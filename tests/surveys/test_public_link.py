@@ -58,11 +58,19 @@ def _route():
 
 def _close_and_tell(action, owner):
     action_services.action_close(
-        action=action, actor=owner, status=Action.Status.DONE, resolution="We refitted it."
+        action=action,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="We refitted it.",
+        now=timezone.now(),
     )
     action.refresh_from_db()
     return action_services.loop_message_send(
-        action=action, actor=owner, subject="Your chain", body="We refitted it for free."
+        action=action,
+        actor=owner,
+        subject="Your chain",
+        body="We refitted it for free.",
+        now=timezone.now(),
     )
 
 
@@ -163,7 +171,9 @@ def test_it_sends_nothing_but_a_confirmation_until_the_address_is_confirmed(
     assert client.get(f"/f/{response.invitation.token}/").status_code == 200
 
     # Now it is an emailed customer's loop: reopen, close again, and the customer is told.
-    action_services.action_reopen(action=action, actor=owner, reason="Checking again")
+    action_services.action_reopen(
+        action=action, actor=owner, reason="Checking again", now=timezone.now()
+    )
     action.refresh_from_db()
     told = _close_and_tell(action, owner)
     assert [m.response_id for m in told] == [response.pk]
@@ -215,7 +225,11 @@ def test_it_keeps_an_anonymous_answer_in_the_figures_and_on_the_wall(
     _route()
     action = Action.objects.get()
     action_services.action_close(
-        action=action, actor=owner, status=Action.Status.DONE, resolution="Bled the brakes."
+        action=action,
+        actor=owner,
+        status=Action.Status.DONE,
+        resolution="Bled the brakes.",
+        now=timezone.now(),
     )
     response = Response.objects.get()
     assert response.may_quote
