@@ -4,6 +4,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 
 from .models import ApiToken, Membership, Organisation, User, _hash_secret
@@ -72,8 +73,6 @@ def seed() -> DemoPeople:
 
 
 def _verify_email(user) -> None:
-    from allauth.account.models import EmailAddress
-
     EmailAddress.objects.get_or_create(
         user=user, email=user.email, defaults={"verified": True, "primary": True}
     )

@@ -7,10 +7,19 @@ from pathlib import PurePath
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
+from PIL import Image
 
 from .chat import chat_url_problem
 from .hooks import EVENT_TYPES, webhook_url_problem
-from .models import HTTPS_URL, TIMEZONES, ApiToken, Membership, Organisation, WebhookEndpoint
+from .models import (
+    HTTPS_URL,
+    TIMEZONES,
+    ApiToken,
+    Membership,
+    Organisation,
+    User,
+    WebhookEndpoint,
+)
 from .services import organisation_create
 
 # breaks_lines is imported from here by accounts/adapter.py.
@@ -94,8 +103,6 @@ class LogoField(forms.ImageField):
             return None
         if upload.size > LOGO_MAX_BYTES:
             raise forms.ValidationError(self.error_messages["too_large"], code="too_large")
-        from PIL import Image
-
         if hasattr(data, "temporary_file_path"):
             source = data.temporary_file_path()
         else:
@@ -333,8 +340,6 @@ class JoinForm(forms.Form):
         if one and two and one != two:
             self.add_error("password2", "The two passwords don't match.")
         elif one:
-            from .models import User
-
             try:
                 password_validation.validate_password(
                     one, User(email=self.email, name=cleaned.get("name") or "")

@@ -1,18 +1,19 @@
 import contextlib
 import zoneinfo
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+
+from .models import Membership
 
 
 def _membership(request):
     user = request.user
     if not user.is_authenticated:
         return None
-    from .models import Membership
-
     return Membership.objects.select_related("org", "user").filter(user=user).first()
 
 
@@ -67,6 +68,4 @@ class RequireMfaMiddleware:
         member = request.member
         if not member or not member.org.require_mfa:
             return False
-        from allauth.mfa.utils import is_mfa_enabled
-
         return not is_mfa_enabled(request.user)

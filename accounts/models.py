@@ -6,13 +6,16 @@ import secrets
 import uuid
 import zoneinfo
 from datetime import time, timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import translation
+from django.utils.crypto import salted_hmac
 from django.utils.timezone import now
 
 HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6f5c.")
@@ -24,8 +27,6 @@ TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 def _derived_token(message: str, size: int = 20) -> str:
     """``size`` bytes of HMAC-SHA256 under SECRET_KEY as lower-case base32 (mail systems may
     change the case of an address's local part on the way back)."""
-    from django.utils.crypto import salted_hmac
-
     digest = salted_hmac("heard.inbound", message, algorithm="sha256").digest()[:size]
     return base64.b32encode(digest).decode().lower()
 
@@ -55,6 +56,7 @@ class UserManager(BaseUserManager):
         user = self._create_user(email, password, **extra)
         # Whoever runs createsuperuser controls the server: their address needs no emailed
         # proof, and without it mandatory verification would keep them out of the admin.
+        # Imported here: allauth's models import the user model, which is this module.
         from allauth.account.models import EmailAddress
 
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
@@ -261,8 +263,6 @@ class StaffInvite(models.Model):
 
     @staticmethod
     def default_expiry(now):
-        from django.conf import settings
-
         return now + settings.HEARD.get("STAFF_INVITE_TTL", timedelta(days=7))
 
 
@@ -428,8 +428,6 @@ class OutgoingEmail(models.Model):
 
     def bounce_address(self) -> str:
         """This email's own envelope sender (VERP): a bounce sent to it names this email."""
-        from django.conf import settings
-
         return f"b-{self.bounce_token()}@{settings.INBOUND_DOMAIN}"
 
     @classmethod
@@ -511,8 +509,6 @@ class InboundAddress(models.Model):
         cls, *, org=None, purpose: str, target: str = "", outgoing=None
     ) -> tuple["InboundAddress", str]:
         """Create an address; return the row and the full address, which is never stored."""
-        from django.conf import settings
-
         token = base64.b32encode(secrets.token_bytes(20)).decode().lower()
         row = cls.objects.create(
             org=org,
@@ -531,8 +527,6 @@ class InboundAddress(models.Model):
         The token is an HMAC of the target under SECRET_KEY: every email about the same thing
         carries the same address without a lookup, and it is as unguessable as a random one.
         """
-        from django.conf import settings
-
         token = _derived_token(f"inbound-address:{purpose}:{target}")
         row = cls(org=org, purpose=purpose, target=str(target), token_hash=_hash_secret(token))
         return row, f"{cls.PREFIXES[purpose]}-{token}@{settings.INBOUND_DOMAIN}"
@@ -540,8 +534,6 @@ class InboundAddress(models.Model):
     @classmethod
     def resolve(cls, address: str) -> "InboundAddress | None":
         """The live row an address on INBOUND_DOMAIN stands for, or None."""
-        from django.conf import settings
-
         addr = email.utils.parseaddr(address or "")[1].strip().lower()
         local, _, domain = addr.rpartition("@")
         if domain != settings.INBOUND_DOMAIN.lower():
@@ -752,8 +744,6 @@ class WebhookEndpoint(models.Model):
 
     @property
     def host(self) -> str:
-        from urllib.parse import urlsplit
-
         return urlsplit(self.url).hostname or ""
 
     @property

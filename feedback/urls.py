@@ -54,6 +54,7 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
+    # Only development serves uploads itself (production's web server or storage does).
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

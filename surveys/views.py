@@ -43,6 +43,7 @@ from .models import (
     MAX_QUESTIONS,
     MAX_TEXT,
     Answer,
+    Customer,
     HearBack,
     Interaction,
     Invitation,
@@ -440,8 +441,6 @@ class _PreviewInvitation:
     """Just enough of an invitation to render the survey page and email for the owner."""
 
     def __init__(self, survey, version, member):
-        from .models import Customer, Interaction
-
         self.org = survey.org
         self.token = "preview"
         self.survey_version = version
