@@ -362,6 +362,9 @@ class Action(models.Model):
             # Promises kept against the first deadline: actions due in a period.
             models.Index(fields=["org", "status", "first_due_at"], name="action_org_status_first"),
             models.Index(fields=["org", "-closed_at"], name="action_org_closed"),
+            # The read API's cursor pages (actions/api.py): newest first by (created_at, id),
+            # so a page is an index range read, not a sort of the whole business's actions.
+            models.Index(fields=["org", "-created_at", "-id"], name="action_org_created"),
             # sweep_action_notices: reminders not yet sent.
             models.Index(
                 fields=["reminder_due_at"],
