@@ -15,7 +15,8 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
-from accounts.models import Membership, Organisation
+from accounts.hooks import org_event_record, org_listens
+from accounts.models import Membership, Organisation, OrgEvent
 from surveys.models import Answer, Question, Response
 
 from . import deadlines, services
@@ -180,6 +181,10 @@ def response_route(*, response_id: int, now: datetime, changed: bool = False) ->
             if changed:
                 _action_response_changed(link.action, response, answers, now)
             return link.action
+        if not changed:
+            # Here rather than in surveys.services.response_save: every submitted response
+            # passes through this sweep, and the survey page's submit has no queries to spare.
+            _response_created_record(response, answers, now)
         return _action_open(response, answers, now)
 
 
@@ -238,6 +243,50 @@ def _action_open(response: Response, answers, now) -> Action | None:
         words=words_of(response, answers),
         summary=summary_of(answers),
         now=now,
+    )
+
+
+def _response_created_record(response: Response, answers: list[Answer], now) -> None:
+    """``response.created`` for webhooks and chat, with the data README's "Webhooks and chat"
+    documents: the answers and the customer's words, never their address. Recorded once per
+    response: a response that opened no action has no link to show it was routed before, so
+    the event itself is looked for (only for a business that listens at all)."""
+    org = response.org
+    if not org_listens(org):
+        return
+    invitation = response.invitation
+    already = OrgEvent.objects.filter(
+        org=org,
+        type=OrgEvent.Type.RESPONSE_CREATED,
+        payload__response__invitation=str(invitation.code),
+    ).exists()
+    if already:
+        return
+    interaction = invitation.interaction
+    touchpoint = interaction.touchpoint
+    data = {
+        "invitation": str(invitation.code),
+        "reference": interaction.reference,
+        "submitted_at": response.submitted_at,
+        "verbatim": response.verbatim,
+        "consent_to_quote": response.consent_to_quote,
+        # The question's kind names the Answer field that holds its value.
+        "answers": [
+            {
+                "question": a.question.text,
+                "kind": a.question.kind,
+                a.question.kind: getattr(a, a.question.kind),
+            }
+            for a in answers
+        ],
+        "touchpoint": {
+            "code": str(touchpoint.code),
+            "slug": touchpoint.slug,
+            "name": touchpoint.name,
+        },
+    }
+    org_event_record(
+        org=org, type=OrgEvent.Type.RESPONSE_CREATED, payload={"response": data}, now=now
     )
 
 

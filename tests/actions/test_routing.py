@@ -1,8 +1,12 @@
+import json
+from datetime import timedelta
+
 import pytest
 import time_machine
 from django.utils import timezone
 
-from accounts.models import Membership, OutgoingEmail
+from accounts.hooks import webhook_endpoint_create
+from accounts.models import Membership, OrgEvent, OutgoingEmail
 from actions.models import Action, ActionEvent, ActionResponse, Kind, RoutingRule
 from actions.routing import response_route
 from actions.services import action_close
@@ -348,3 +352,68 @@ def test_a_changed_answer_retries_a_response_that_gave_up_routing(org, respond):
     assert request.attempts == 0 and request.last_error == ""
     assert routing_requests_route(now=timezone.now()) == 1
     assert Action.objects.filter(response=response).count() == 1
+
+
+# Webhooks: response.created ------------------------------------------------------------------
+
+
+def _listen(org, owner, events):
+    return webhook_endpoint_create(
+        org=org,
+        kind="webhook",
+        url="https://crm.example/hooks",
+        events=events,
+        description="Our CRM",
+        touchpoints=[],
+        by=owner,
+        now=timezone.now() - timedelta(minutes=1),
+    )
+
+
+@pytest.mark.parametrize("opens_action", [True, False])
+def test_it_records_response_created_once_when_a_response_is_first_routed(
+    org, owner, touchpoint, respond, opens_action
+):
+    _listen(org, owner, ["response.created"])
+    customer = make_customer(org, "jo@customer.example")
+    answers = {STOCK: False, STAFF_KNEW: True} if opens_action else {STOCK: True}
+    response = respond(
+        answers, verbatim="Nothing in stock." if opens_action else "", customer=customer
+    )
+    invitation = response.invitation
+    invitation.interaction.reference = "till-4711"
+    invitation.interaction.save()
+
+    first = response_route(response_id=response.pk, now=timezone.now())
+    response_route(response_id=response.pk, now=timezone.now())
+
+    assert (first is not None) is opens_action
+    event = OrgEvent.objects.get(type="response.created")
+    data = event.payload["response"]
+    assert data["invitation"] == str(invitation.code)
+    assert data["reference"] == "till-4711"
+    assert data["verbatim"] == response.verbatim
+    assert data["consent_to_quote"] is False
+    assert data["touchpoint"] == {
+        "code": str(touchpoint.code),
+        "slug": touchpoint.slug,
+        "name": touchpoint.name,
+    }
+    stock = touchpoint.survey.current_version().questions.all()[STOCK]
+    assert {"question": stock.text, "kind": "yes_no", "yes_no": not opens_action} in data["answers"]
+    assert "jo@customer.example" not in json.dumps(event.payload)
+
+
+def test_it_records_no_response_created_when_the_response_changes(org, owner, respond):
+    _listen(org, owner, ["response.created"])
+    response = respond({STOCK: False}, verbatim="Nothing in stock.")
+    response_route(response_id=response.pk, now=timezone.now())
+    Answer.objects.filter(response=response).update(yes_no=True)
+    response_route(response_id=response.pk, changed=True, now=timezone.now())
+    assert OrgEvent.objects.filter(type="response.created").count() == 1
+
+
+def test_it_records_no_response_created_for_a_business_that_does_not_listen(org, respond):
+    response = respond({STOCK: False}, verbatim="Nothing in stock.")
+    response_route(response_id=response.pk, now=timezone.now())
+    assert not OrgEvent.objects.exists()
