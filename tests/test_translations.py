@@ -39,11 +39,16 @@ CUSTOMER_TEMPLATES = [
             "public_too_many",
             "hear_back",
             "hear_back_expired",
+            "delete_confirm",
+            "delete_requested",
         ]
     ),
     "templates/actions/status.html",
     "templates/actions/status_expired.html",
     "templates/actions/sorted.html",
+    "templates/actions/still_sorted.html",
+    # Only its skip link is marked: the rest of base.html is the staff screens' chrome.
+    "templates/base.html",
     "templates/feedback/wall.html",
     "templates/feedback/wall_embed.html",
     "templates/feedback/_wall_entry.html",
@@ -103,6 +108,19 @@ def test_it_finds_customer_strings_to_check():
     found = {msgid for _context, msgid in customer_messages()}
     assert "Send my answers" in found
     assert "Did this sort it out?" in found
+    # The strings that were still English on translated pages: the footer's privacy link,
+    # "Delete what I told you", the review box, "Is it still sorted?", the skip link and the
+    # words the survey page's script writes (rendered into data- attributes).
+    assert {
+        "Privacy",
+        "Delete what I told you",
+        "Yes, delete what I told you",
+        "Tell others",
+        "Is it still sorted?",
+        "Skip to content",
+        "Saved",
+        "%(answered)s of %(total)s answered",
+    } <= found
     assert len(found) > 100
 
 

@@ -11,6 +11,10 @@
   var form = document.querySelector("[data-survey]");
   if (!form) return;
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]");
+  // The words are the page's, in the customer's language: the template renders them into
+  // data- attributes with {% translate %}; this script writes no words of its own.
+  var savedWord = form.getAttribute("data-saved-word") || "";
+  var notSavedWords = form.getAttribute("data-not-saved-words") || "";
 
   function post(question, answer) {
     var body = new URLSearchParams();
@@ -33,7 +37,12 @@
     var bar = document.querySelector("[data-progress]");
     var text = document.querySelector("[data-progress-text]");
     if (bar) bar.value = data.answered;
-    if (text) text.textContent = data.answered + " of " + data.total + " answered";
+    var words = text && text.getAttribute("data-progress-words");
+    if (words) {
+      text.textContent = words
+        .replace("{answered}", String(data.answered))
+        .replace("{total}", String(data.total));
+    }
   }
 
   function mark(fieldset, message) {
@@ -57,10 +66,10 @@
     var fieldset = input.closest("[data-question]");
     if (!fieldset) return;
     post(fieldset.getAttribute("data-question"), input.value).then(function (data) {
-      mark(fieldset, "Saved");
+      mark(fieldset, savedWord);
       showProgress(data);
     }).catch(function () {
-      mark(fieldset, "Not saved yet: press Send at the end");
+      mark(fieldset, notSavedWords);
     });
   });
 })();
