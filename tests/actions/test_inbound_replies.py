@@ -4,8 +4,9 @@ owner and the member who wrote to them; an auto-reply reaches nobody."""
 import pytest
 from django.utils import timezone
 
+from accounts.hooks import webhook_endpoint_create
 from accounts.inbound import inbound_message_record
-from accounts.models import InboundEvent, OutgoingEmail
+from accounts.models import InboundEvent, OrgEvent, OutgoingEmail
 from actions.inbound import inbound_actions_apply, reply_address_issue
 from actions.models import Action, ActionEvent
 from actions.services import action_close, loop_message_send
@@ -117,3 +118,27 @@ def test_the_reply_leads_the_action_page_and_marks_the_inbox(closed, teammate):
     assert "Replied by email" in page
     inbox = client.get("/inbox/?tab=done").content.decode()
     assert "Customer replied" in inbox
+
+
+def test_it_records_customer_replied_once_with_the_customers_words(closed, owner):
+    webhook_endpoint_create(
+        org=closed.org,
+        kind="webhook",
+        url="https://crm.example/hooks",
+        events=["customer.replied"],
+        description="Our CRM",
+        touchpoints=[],
+        by=owner,
+        now=timezone.now(),
+    )
+    address = reply_address_issue(closed)
+    inbound_message_record(raw_bytes=reply(to=address, body=QUOTED), envelope_to=[address])
+    inbound_actions_apply(now=timezone.now())
+    inbound_actions_apply(now=timezone.now())
+
+    event = OrgEvent.objects.get(type="customer.replied")
+    assert event.org_id == closed.org_id
+    assert event.payload["action"]["code"] == str(closed.code)
+    # Their new words only: the quoted loop email is not part of what they said.
+    assert event.payload["text"] == "Thanks, but the brake still squeaks."
+    assert event.payload["customer"] == {"email": "jo@example.com"}
