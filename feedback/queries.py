@@ -52,6 +52,9 @@ class Figures:
     outcomes: stats.Outcomes = field(default_factory=stats.Outcomes)
     median_first_reply: timedelta | None = None
     median_closed_loop: timedelta | None = None
+    #: Responses through the email channel, when the caller counted them by channel: only
+    #: these answer a sent invitation, so only these count towards the response rate.
+    emailed_responses: int | None = None
 
     @property
     def moved_percent(self) -> int | None:
@@ -62,9 +65,12 @@ class Figures:
 
     @property
     def response_rate(self) -> int | None:
+        """Answers to emailed invitations per invitation sent: a poster, website or kiosk
+        answer had no invitation, so counting it would push the rate past what was asked."""
         if not self.invitations_sent:
             return None
-        return round(self.responses * 100 / self.invitations_sent)
+        answered = self.responses if self.emailed_responses is None else self.emailed_responses
+        return round(answered * 100 / self.invitations_sent)
 
     @property
     def median_first_reply_display(self) -> str:
@@ -359,6 +365,23 @@ def latest_verbatims(org, window: stats.Window, touchpoint=None, limit: int = 8)
     return rows
 
 
+def responses_by_channel(org, window: stats.Window, touchpoint=None) -> list[dict]:
+    """Responses submitted in the window by the door they came through (email, link, QR,
+    website, kiosk), every channel listed in that order, zeros included. One query."""
+    responses = Response.objects.filter(
+        org=org, submitted_at__gte=window.start, submitted_at__lt=window.end
+    )
+    if touchpoint is not None:
+        responses = responses.filter(invitation__interaction__touchpoint=touchpoint)
+    counts = dict(
+        responses.order_by().values("channel").annotate(n=Count("*")).values_list("channel", "n")
+    )
+    return [
+        {"channel": value, "label": label, "count": counts.get(value, 0)}
+        for value, label in Response.Channel.choices
+    ]
+
+
 def action_url(code) -> str:
     """The action's page, ``/actions/<code>/`` (a UUID code, never the row's id)."""
     return reverse("actions:detail", args=[code])
@@ -385,9 +408,15 @@ def dashboard(org, *, days: int, touchpoint, now: datetime) -> dict:
     span = stats.window_for(org, max(days, TREND_WEEKS * 7), now)
     traffic = rollups.traffic_by_day(org, span.start, now, touchpoint, until=until)
     numbers = action_numbers(org, window, touchpoint, state)
+    channels = responses_by_channel(org, window, touchpoint)
+    result = figures(org, window, touchpoint, days=traffic, numbers=numbers)
+    result.emailed_responses = next(
+        c["count"] for c in channels if c["channel"] == Response.Channel.EMAIL
+    )
     return {
         "window": window,
-        "figures": figures(org, window, touchpoint, days=traffic, numbers=numbers),
+        "figures": result,
+        "channels": channels,
         "trend": weekly_trend(org, now, touchpoint, days=traffic),
         "verbatims": latest_verbatims(org, window, touchpoint),
         "overdue": overdue_actions(org, now, touchpoint),

@@ -172,6 +172,7 @@ def export_responses(request):
             yield [
                 _iso(response.submitted_at),
                 response.invitation.interaction.touchpoint.name,
+                response.channel,
                 response.customer.name,
                 response.customer.email,
                 answers,
@@ -182,6 +183,7 @@ def export_responses(request):
     header = [
         "submitted_at",
         "touchpoint",
+        "channel",
         "customer_name",
         "customer_email",
         "answers",

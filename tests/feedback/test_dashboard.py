@@ -9,6 +9,7 @@ from django.utils import timezone
 from actions.models import Action, Tag
 from feedback import queries, rollups
 from feedback.views import csv_cell
+from surveys.models import Invitation, Response
 from tests.factories import make_invitation, make_response
 from tests.hostile import hostile_strings
 
@@ -204,3 +205,55 @@ def test_it_exports_kept_on_time_by_the_promise_rule(owner_client, org):
         "late": "no",
         "open": "",
     }
+
+
+def _by_channel(org, channels):
+    """One response submitted an hour ago per entry of ``channels``: an emailed invitation
+    for "email", a public one (never sent) for the other doors, as public links make them."""
+    touchpoint = org_touchpoint(org)
+    made = []
+    for channel in channels:
+        if channel == "email":
+            invitation = make_invitation(touchpoint)
+        else:
+            invitation = make_invitation(touchpoint, status=Invitation.Status.PUBLIC, sent_at=None)
+        response = make_response(invitation, submitted_at=timezone.now() - timedelta(hours=1))
+        Response.objects.filter(pk=response.pk).update(channel=channel)
+        made.append(response)
+    return made
+
+
+def test_it_counts_responses_by_channel_and_rates_only_emailed_ones(
+    owner_client, org, django_assert_num_queries
+):
+    _by_channel(org, ["email", "kiosk", "kiosk", "qr"])
+    make_invitation(org_touchpoint(org))  # emailed, not answered
+    window = queries.stats.window_for(org, 30, timezone.now())
+    with django_assert_num_queries(1):
+        rows = queries.responses_by_channel(org, window)
+    assert [(r["channel"], r["count"]) for r in rows] == [
+        ("email", 1),
+        ("link", 0),
+        ("qr", 1),
+        ("website", 0),
+        ("kiosk", 2),
+    ]
+    context = queries.dashboard(org, days=30, touchpoint=None, now=timezone.now())
+    figures = context["figures"]
+    # Two invitations emailed, one answered: 50%, not 200% with the kiosk and QR answers.
+    assert (figures.invitations_sent, figures.responses) == (2, 4)
+    assert figures.response_rate == 50
+
+    text = owner_client.get(reverse("feedback:dashboard")).text
+    assert "50% response rate, emailed invitations only" in text
+    table = text.split("Responses by channel", 1)[1].split("</table>", 1)[0]
+    assert '<th scope="row">Kiosk</th><td>2</td>' in table
+    assert '<th scope="row">QR code</th><td>1</td>' in table
+
+
+def test_it_exports_each_responses_channel(owner_client, org):
+    _by_channel(org, ["kiosk", "email"])
+    page = owner_client.get(reverse("feedback:export_responses"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(page.streaming_content).decode())))
+    assert sorted(row["channel"] for row in rows) == ["email", "kiosk"]
+    assert rows[0]["channel"] == "email"  # newest first: the second one made
