@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Membership
 from accounts.text import text_storable
@@ -241,7 +242,7 @@ class StillSortedForm(OutcomeForm):
     """ "Is it still sorted?": the follow-up's one question."""
 
     comment = CleanTextField(
-        label="What came back? (optional)",
+        label=gettext_lazy("What came back? (optional)"),
         max_length=5000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -661,7 +661,7 @@ def sorted_page(request, invitation):
 
 
 @require_http_methods(["GET", "POST"])
-@tokens.customer_link
+@languages.customer_page
 def still_sorted_page(request, invitation):
     """ "Is it still sorted?", weeks after a Yes: a GET shows the question with the emailed
     answer chosen (mail scanners open every link); only a person's press (a POST) records it,
