@@ -33,7 +33,7 @@ from email.parser import HeaderParser
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.html import strip_tags
 from mailparser_reply import EmailReplyParser
@@ -180,6 +180,55 @@ def inbound_event_record(
             raise
         return existing, False
     return event, True
+
+
+# --- the higher floors' sweeps ---------------------------------------------------------------
+
+APPLY_BATCH = 100
+# Tries before an event that keeps failing is set aside (processed, with its last error).
+GIVE_UP_AFTER = 5
+
+
+def inbound_events_apply(
+    events, apply, *, now: datetime, related: tuple[str, ...] = (), batch: int = APPLY_BATCH
+) -> int:
+    """Run ``apply(event, now)`` on every event of the queryset ``events`` (unprocessed ones
+    of some floor's kinds), batch after batch. Returns how many were handled.
+
+    The surveys and actions floors each pass their own events and handler. Rows are claimed
+    with SKIP LOCKED, so parallel sweeps share them; each runs in its own savepoint and is
+    marked processed, and one that raises has its error recorded and is retried by the next
+    sweep (up to GIVE_UP_AFTER tries) while the others go on.
+    """
+    handled = 0
+    while True:
+        with transaction.atomic():
+            claimed = list(
+                events.select_for_update(skip_locked=True, of=("self",))
+                .select_related("inbound_address", *related)
+                .order_by("received_at", "pk")[:batch]
+            )
+            for event in claimed:
+                _apply_one(event, apply, now)
+        handled += len(claimed)
+        if len(claimed) < batch:
+            return handled
+
+
+def _apply_one(event: InboundEvent, apply, now: datetime) -> None:
+    try:
+        with transaction.atomic():
+            apply(event, now)
+    except Exception as exc:  # this event's problem, not the sweep's: record it, go on
+        log.exception("Inbound event %s could not be applied", event.pk)
+        attempts = event.attempts + 1
+        InboundEvent.objects.filter(pk=event.pk).update(
+            attempts=F("attempts") + 1,
+            last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+            processed_at=now if attempts >= GIVE_UP_AFTER else None,
+        )
+        return
+    InboundEvent.objects.filter(pk=event.pk).update(processed_at=now)
 
 
 # --- reading a message --------------------------------------------------------------------

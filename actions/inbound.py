@@ -11,21 +11,15 @@ reply to a closed action reopens nothing by itself either: staff decide, with on
 """
 
 import email.utils
-import logging
 from datetime import datetime
 
-from django.db import transaction
-from django.db.models import F
-
+from accounts.inbound import APPLY_BATCH, inbound_events_apply
 from accounts.mail import email_queue
 from accounts.models import InboundAddress, InboundEvent, Membership
 
 from .models import Action, ActionEvent, LoopMessage
 
-log = logging.getLogger(__name__)
 
-BATCH = 100
-GIVE_UP_AFTER = 5
 Kind = InboundEvent.Kind
 
 
@@ -50,39 +44,15 @@ def _ours():
     )
 
 
-def inbound_actions_apply(*, now: datetime, batch: int = BATCH) -> int:
+def inbound_actions_apply(*, now: datetime, batch: int = APPLY_BATCH) -> int:
     """Apply every unprocessed reply to an action. Returns how many were handled."""
-    handled = 0
-    while True:
-        with transaction.atomic():
-            events = list(
-                _ours()
-                .select_for_update(skip_locked=True, of=("self",))
-                .select_related("inbound_address")
-                .order_by("received_at", "pk")[:batch]
-            )
-            for event in events:
-                _apply_one(event, now)
-        handled += len(events)
-        if len(events) < batch:
-            return handled
+    return inbound_events_apply(_ours(), _apply, now=now, batch=batch)
 
 
-def _apply_one(event: InboundEvent, now: datetime) -> None:
-    try:
-        with transaction.atomic():
-            if event.kind == Kind.REPLY:
-                _reply(event, now)
-    except Exception as exc:  # this event's problem, not the sweep's: record it, go on
-        log.exception("Inbound event %s could not be applied", event.pk)
-        attempts = event.attempts + 1
-        InboundEvent.objects.filter(pk=event.pk).update(
-            attempts=F("attempts") + 1,
-            last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
-            processed_at=now if attempts >= GIVE_UP_AFTER else None,
-        )
-        return
-    InboundEvent.objects.filter(pk=event.pk).update(processed_at=now)
+def _apply(event: InboundEvent, now: datetime) -> None:
+    if event.kind == Kind.REPLY:
+        _reply(event, now)
+    # An auto-reply is kept as its event row and does nothing else.
 
 
 def _reply(event: InboundEvent, now: datetime) -> None:

@@ -14,16 +14,16 @@ import email
 import email.policy
 import email.utils
 import hashlib
-import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 
+from accounts.inbound import APPLY_BATCH, inbound_events_apply
 from accounts.mail import email_queue
 from accounts.models import InboundAddress, InboundEvent, Membership
 
@@ -31,11 +31,8 @@ from .ingest import InteractionInput
 from .models import MAX_TEXT, Customer, Interaction, Invitation, Touchpoint
 from .services import interaction_record, response_save
 
-log = logging.getLogger(__name__)
 
 Kind = InboundEvent.Kind
-BATCH = 100
-GIVE_UP_AFTER = 5
 # Temporary failures: three within this window mark the address bounced, as a permanent one
 # does at once.
 DEFERRALS_TO_BOUNCE = 3
@@ -65,44 +62,19 @@ def _ours():
     )
 
 
-def inbound_customers_apply(*, now: datetime, batch: int = BATCH) -> int:
+def inbound_customers_apply(*, now: datetime, batch: int = APPLY_BATCH) -> int:
     """Apply every unprocessed event that concerns customers. Returns how many were handled."""
-    handled = 0
-    while True:
-        with transaction.atomic():
-            events = list(
-                _ours()
-                .select_for_update(skip_locked=True, of=("self",))
-                .select_related("outgoing", "inbound_address")
-                .order_by("received_at", "pk")[:batch]
-            )
-            for event in events:
-                _apply_one(event, now)
-        handled += len(events)
-        if len(events) < batch:
-            return handled
+    return inbound_events_apply(_ours(), _apply, now=now, related=("outgoing",), batch=batch)
 
 
-def _apply_one(event: InboundEvent, now: datetime) -> None:
-    try:
-        with transaction.atomic():
-            if event.kind in DELIVERY_KINDS:
-                _delivery_trouble(event, now)
-            elif event.kind == Kind.REPLY:
-                _survey_reply(event, now)
-            elif event.kind == Kind.INTAKE:
-                _intake(event, now)
-            # An auto-reply to a survey email ("I'm away until Monday") is kept, never words.
-    except Exception as exc:  # this event's problem, not the sweep's: record it, go on
-        log.exception("Inbound event %s could not be applied", event.pk)
-        event.attempts += 1
-        event.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-        done = now if event.attempts >= GIVE_UP_AFTER else None
-        InboundEvent.objects.filter(pk=event.pk).update(
-            attempts=F("attempts") + 1, last_error=event.last_error, processed_at=done
-        )
-        return
-    InboundEvent.objects.filter(pk=event.pk).update(processed_at=now)
+def _apply(event: InboundEvent, now: datetime) -> None:
+    if event.kind in DELIVERY_KINDS:
+        _delivery_trouble(event, now)
+    elif event.kind == Kind.REPLY:
+        _survey_reply(event, now)
+    elif event.kind == Kind.INTAKE:
+        _intake(event, now)
+    # An auto-reply to a survey email ("I'm away until Monday") is kept, never words.
 
 
 def _customer_for(event: InboundEvent) -> Customer | None:
