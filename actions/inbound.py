@@ -19,7 +19,6 @@ from accounts.models import InboundAddress, InboundEvent, Membership
 
 from .models import Action, ActionEvent, LoopMessage
 
-
 Kind = InboundEvent.Kind
 
 

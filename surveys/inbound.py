@@ -31,7 +31,6 @@ from .ingest import InteractionInput
 from .models import MAX_TEXT, Customer, Interaction, Invitation, Touchpoint
 from .services import interaction_record, response_save
 
-
 Kind = InboundEvent.Kind
 # Temporary failures: three within this window mark the address bounced, as a permanent one
 # does at once.
