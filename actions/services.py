@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
+from django.utils.translation import gettext
 
 from accounts.hooks import org_event_record, org_listens, site_url
 from accounts.mail import email_queue
@@ -607,24 +608,38 @@ def action_link_response(
 # Closing the loop ------------------------------------------------------------------------
 
 
+def draft_language(action: Action) -> str:
+    """The language a draft to the customer is written in: theirs when Heard speaks it, else
+    the business's default (Organisation.language_for)."""
+    return action.org.language_for(action.customer.locale)
+
+
 def loop_message_draft(*, action: Action, member: Membership) -> tuple[str, str]:
-    """A short, human first draft: sorry (for a problem), what we did, who did it."""
+    """A short, human first draft in the customer's language (``draft_language``): sorry (for
+    a problem), what we did, who did it."""
     org = action.org
-    lines = []
-    if action.kind == Kind.PROBLEM:
-        lines.append("Thank you for telling us, and I'm sorry we let you down.")
-    elif action.kind == Kind.PRAISE:
-        lines.append("Thank you for your kind words: they made our day.")
-    else:
-        lines.append("Thank you for your suggestion.")
-    if action.status == Action.Status.WONT_DO:
-        lines.append(
-            f"We've thought about it carefully, and this is where we landed: {action.resolution}"
-        )
-    else:
-        lines.append(f"Here's what we did: {action.resolution}")
-    lines.append(f"{member.first_name}\n{org.name}")
-    subject = f"What we did about your feedback to {org.name}"
+    with translation.override(draft_language(action)):
+        if action.kind == Kind.PROBLEM:
+            lines = [gettext("Thank you for telling us, and I'm sorry we let you down.")]
+        elif action.kind == Kind.PRAISE:
+            lines = [gettext("Thank you for your kind words: they made our day.")]
+        else:
+            lines = [gettext("Thank you for your suggestion.")]
+        if action.status == Action.Status.WONT_DO:
+            lines.append(
+                gettext(
+                    "We've thought about it carefully, and this is where we landed: %(resolution)s"
+                )
+                % {"resolution": action.resolution}
+            )
+        else:
+            lines.append(
+                gettext("Here's what we did: %(resolution)s") % {"resolution": action.resolution}
+            )
+        lines.append(f"{member.first_name}\n{org.name}")
+        subject = gettext("What we did about your feedback to %(business)s") % {
+            "business": org.name
+        }
     return subject[:200], "\n\n".join(lines)
 
 
@@ -762,17 +777,22 @@ def late_note_recipients(action: Action) -> list[Response]:
 
 
 def late_note_draft(*, action: Action, change: ActionEvent, member: Membership) -> tuple[str, str]:
-    """A short first draft from the member's own customer-facing reason for ``change``; the
-    member edits it, previews it and sends it (nothing goes without their words)."""
+    """A short first draft from the member's own customer-facing reason for ``change``, in the
+    customer's language; the member edits it, previews it and sends it (nothing goes without
+    their words)."""
     org = action.org
     reason = change.data.get("customer_reason", "").rstrip(".")
-    new_date = dateformat.format(timezone.localtime(action.due_at, org.tz), "l j F")
-    lines = [
-        f"We're running late: {reason}; new date {new_date}." if reason else "",
-        "I'm sorry for the wait. I'll let you know as soon as it's done.",
-        f"{member.first_name}\n{org.name}",
-    ]
-    subject = f"A new date for your feedback to {org.name}"
+    with translation.override(draft_language(action)):
+        new_date = dateformat.format(timezone.localtime(action.due_at, org.tz), "l j F")
+        lines = [
+            gettext("We're running late: %(reason)s; new date %(date)s.")
+            % {"reason": reason, "date": new_date}
+            if reason
+            else "",
+            gettext("I'm sorry for the wait. I'll let you know as soon as it's done."),
+            f"{member.first_name}\n{org.name}",
+        ]
+        subject = gettext("A new date for your feedback to %(business)s") % {"business": org.name}
     return subject[:200], "\n\n".join(line for line in lines if line)
 
 

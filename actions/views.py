@@ -7,7 +7,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import member_required, owner_required
@@ -377,6 +377,10 @@ def tell(request, code):
             "recipients": recipients,
             "first": first,
             "sender": request.member,
+            # The draft is in the customer's language: say which, since staff may not read it.
+            "draft_language": translation.get_language_info(services.draft_language(action))[
+                "name"
+            ],
         },
         status=400 if request.method == "POST" and not form.is_valid() else 200,
     )

@@ -164,3 +164,23 @@ def test_the_page_for_a_response_with_no_action_says_it_was_read(client, respond
     response = respond({STOCK: True})
     html = client.get(f"/f/{response.invitation.token}/").content.decode()
     assert "Read by the team" in html
+
+
+def test_the_loop_composer_drafts_in_the_customers_language_and_says_so(
+    teammate_client, teammate, routed, org
+):
+    customer = make_customer(org, name="Amélie Martin")
+    customer.locale = "fr-FR"
+    customer.save()
+    action = routed({STOCK: False}, verbatim="Pas de chambres à air.", customer=customer)
+    action_close(
+        action=action,
+        actor=teammate,
+        status=Action.Status.DONE,
+        resolution="Nous en avons commandé vingt.",
+        now=timezone.now(),
+    )
+    page = teammate_client.get(f"/actions/{action.code}/tell/").content.decode()
+    assert "Drafted in French" in page
+    assert "Voici ce que nous avons fait : Nous en avons commandé vingt." in page
+    assert "Votre avis à Alpha Bikes : ce que nous avons fait" in page
