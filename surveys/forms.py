@@ -51,10 +51,51 @@ class QuestionForm(forms.ModelForm):
             "high_label": "Label for 5 (rating)",
         }
 
-    def __init__(self, *args, **kwargs):
+    # The fields each language repeats, with their limits (the default's).
+    TRANSLATED = (
+        ("text", "Question", 200),
+        ("low_label", "Label for 1 (rating)", 40),
+        ("high_label", "Label for 5 (rating)", 40),
+    )
+
+    def __init__(self, *args, languages=(), **kwargs):
+        """``languages``: (code, name) pairs the question may be written in besides the
+        default (the edit form passes the shipped ones minus the organisation's default)."""
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.choices:
             self.fields["choices_text"].initial = "\n".join(self.instance.choices)
+        self.languages = list(languages)
+        written = self.instance.translations or {}
+        for code, name in self.languages:
+            own = written.get(code) or {}
+            for field, label, limit in self.TRANSLATED:
+                self.fields[f"{code}_{field}"] = forms.CharField(
+                    label=f"{label} ({name})",
+                    max_length=limit,
+                    required=False,
+                    initial=own.get(field, ""),
+                )
+            self.fields[f"{code}_choices_text"] = forms.CharField(
+                label=f"Options, one per line in the same order ({name})",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                initial="\n".join(own.get("choices") or []),
+            )
+
+    def main_fields(self):
+        """The default language's fields (the translations come in ``language_fieldsets``)."""
+        return [self[name] for name in ("kind", "text", "choices_text", "low_label", "high_label")]
+
+    def language_fieldsets(self):
+        return [
+            (
+                code,
+                name,
+                [self[f"{code}_{f}"] for f, _l, _m in self.TRANSLATED]
+                + [self[f"{code}_choices_text"]],
+            )
+            for code, name in self.languages
+        ]
 
     def clean(self):
         data = super().clean()
@@ -69,7 +110,37 @@ class QuestionForm(forms.ModelForm):
             elif any(len(o) > 200 for o in options):
                 self.add_error("choices_text", "Keep each option under 200 characters.")
         data["choices"] = options if data.get("kind") == Question.Kind.CHOICE else []
+        data["translations"] = self._translations(data)
         return data
+
+    def _translations(self, data) -> dict:
+        """{code: {field: text}} for the languages given anything; empty fields are left out,
+        so they fall back to the default."""
+        translations = {}
+        for code, _name in self.languages:
+            own = {}
+            for field, _label, _limit in self.TRANSLATED:
+                value = (data.get(f"{code}_{field}") or "").strip()
+                if value and not is_storable(value):
+                    self.add_error(f"{code}_{field}", UNSTORABLE)
+                elif value:
+                    own[field] = value
+            name = f"{code}_choices_text"
+            lines = [line.strip() for line in (data.get(name) or "").splitlines()]
+            while lines and not lines[-1]:
+                lines.pop()
+            if any(lines) and data.get("kind") == Question.Kind.CHOICE:
+                if len(lines) > len(data.get("choices") or []):
+                    self.add_error(
+                        name, "Give at most one line per option, in the same order as above."
+                    )
+                elif any(len(line) > 200 or not is_storable(line) for line in lines):
+                    self.add_error(name, "Keep each option under 200 characters.")
+                else:
+                    own["choices"] = lines
+            if own:
+                translations[code] = own
+        return translations
 
     def question_fields(self) -> dict:
         data = self.cleaned_data
@@ -79,6 +150,7 @@ class QuestionForm(forms.ModelForm):
             "choices": data["choices"],
             "low_label": data.get("low_label", ""),
             "high_label": data.get("high_label", ""),
+            **({"translations": data["translations"]} if self.languages else {}),
         }
 
 
@@ -92,11 +164,29 @@ class SurveySettingsForm(forms.Form):
     )
     active = forms.BooleanField(required=False, label="Active (invitations are sent)")
 
+    def __init__(self, *args, languages=(), **kwargs):
+        """``languages``: (code, name) pairs the prompt may be written in besides the default."""
+        super().__init__(*args, **kwargs)
+        self.languages = list(languages)
+        for code, name in self.languages:
+            self.fields[f"prompt_{code}"] = forms.CharField(
+                max_length=200,
+                required=False,
+                label=f"Free-text box prompt ({name})",
+                help_text="Optional: empty shows the default prompt.",
+            )
+
     def clean(self):
         data = super().clean()
-        for name in ("name", "free_text_prompt"):
+        names = ["name", "free_text_prompt", *(f"prompt_{code}" for code, _n in self.languages)]
+        for name in names:
             if data.get(name) and not is_storable(data[name]):
                 self.add_error(name, UNSTORABLE)
+        data["prompt_translations"] = {
+            code: data[f"prompt_{code}"].strip()
+            for code, _name in self.languages
+            if (data.get(f"prompt_{code}") or "").strip()
+        }
         return data
 
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from accounts.models import InboundAddress, Membership, Organisation
 
@@ -136,6 +137,9 @@ class SurveyVersion(models.Model):
     free_text_prompt = models.CharField(
         max_length=200, blank=True, default="Anything we could do better?"
     )
+    # The prompt written per language ({"fr": "..."}); a language missing here falls back to
+    # the prompt above (through the catalogues while it is Heard's default).
+    translations = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -164,6 +168,10 @@ class Question(models.Model):
     choices = models.JSONField(default=list, blank=True)
     low_label = models.CharField(max_length=40, blank=True)
     high_label = models.CharField(max_length=40, blank=True)
+    # The question written per language: {"fr": {"text", "low_label", "high_label",
+    # "choices"}}, each optional. A translated choice is only a label: the answer stored is
+    # the default-language choice at the same place, so rules and figures never split.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
@@ -175,6 +183,37 @@ class Question(models.Model):
 
     def __str__(self):
         return self.text
+
+    def in_language(self, language: str) -> dict:
+        """What a customer reading ``language`` sees: the text, end labels, choice labels and
+        one-click ``options`` ((label, stored value) pairs), each as written for that language,
+        else the default text through the catalogues (so library questions stay translated)."""
+        written = (self.translations or {}).get(language) or {}
+        with translation.override(language):
+
+            def pick(name):
+                own = str(written.get(name) or "").strip()
+                default = getattr(self, name)
+                return own or (gettext(default) if default else "")
+
+            own_choices = list(written.get("choices") or [])
+            choices = [
+                str(own_choices[i]).strip()
+                if i < len(own_choices) and str(own_choices[i]).strip()
+                else gettext(choice)
+                for i, choice in enumerate(self.choices)
+            ]
+            if self.kind == Question.Kind.CHOICE:
+                options = list(zip(choices, self.choices, strict=True))
+            else:
+                options = [(gettext(label), value) for label, value in self.one_click_options()]
+            return {
+                "text": pick("text"),
+                "low_label": pick("low_label"),
+                "high_label": pick("high_label"),
+                "choices": choices,
+                "options": options,
+            }
 
     def one_click_options(self) -> list[tuple[str, str]]:
         """(label, value) pairs a customer can pick with one click, for the question's kind."""

@@ -49,11 +49,21 @@ def answer_link(token: str, question: Question, value: str) -> str:
 def invitation_email_context(invitation: Invitation, version, questions, *, reminder=False):
     interaction = invitation.interaction
     first = questions[0] if questions else None
-    options = []
+    question, options = None, []
     if first is not None:
+        # The first question as the customer's language has it (written for it, else the
+        # default); each link still answers with the default-language value.
+        shown = first.in_language(invitation.org.language_for(invitation.customer.locale))
+        question = {
+            "key": first.key,
+            "kind": first.kind,
+            "text": shown["text"],
+            "low_label": shown["low_label"],
+            "high_label": shown["high_label"],
+        }
         options = [
             (label, answer_link(invitation.token, first, value))
-            for label, value in first.one_click_options()
+            for label, value in shown["options"]
         ]
     staff = interaction.staff
     return {
@@ -61,7 +71,7 @@ def invitation_email_context(invitation: Invitation, version, questions, *, remi
         "customer_first_name": invitation.customer.first_name,
         "staff_first_name": staff.first_name if staff and staff.user.name else "",
         "touchpoint": interaction.touchpoint,
-        "question": first,
+        "question": question,
         "options": options,
         "question_count": len(questions),
         "survey_url": survey_url(invitation.token),

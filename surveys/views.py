@@ -8,11 +8,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import engines
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.csp import CSP
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
@@ -51,6 +53,7 @@ from .models import (
     Response,
     RetiredPublicCode,
     Survey,
+    SurveyVersion,
     Touchpoint,
 )
 from .privacy import ErasureRequest, erasure_request_record
@@ -65,11 +68,23 @@ def _visitor_language(request, *args, **kwargs):
 _customer_page = languages.customer_page(closed=tokens.survey_closed_page)
 
 
+def _prompt_shown(version) -> str:
+    """The survey's comment prompt in the active language: as written for it, else the
+    default prompt (through the catalogues while it is Heard's own)."""
+    if version is None or not version.free_text_prompt:
+        return ""
+    written = (version.translations or {}).get(translation.get_language() or "", "")
+    return (written or "").strip() or languages.shown(version.free_text_prompt)
+
+
 def _page_items(questions, answers, posted=None, errors=None, picked=None):
     """Everything the page shows per question, worked out here: the template only prints,
-    which keeps the busiest page's rendering cheap."""
+    which keeps the busiest page's rendering cheap. Texts are in the active language (as the
+    owner wrote them for it, else the default); the values posted are always the default's."""
     items, total = [], len(questions)
+    language = translation.get_language() or settings.LANGUAGE_CODE
     for number, question in enumerate(questions, start=1):
+        shown = question.in_language(language)
         key = str(question.key)
         answer = answers.get(question.pk)
         value = answer.value if answer is not None else ""
@@ -79,20 +94,20 @@ def _page_items(questions, answers, posted=None, errors=None, picked=None):
             value = picked[1]
         scale = None
         if question.kind == Question.Kind.RATING and question.low_label:
-            scale = (languages.shown(question.low_label), languages.shown(question.high_label))
+            scale = (shown["low_label"], shown["high_label"])
         items.append(
             {
                 "key": key,
                 "position": gettext("%(number)s of %(total)s") % {"number": number, "total": total},
-                "text": languages.shown(question.text),
+                "text": shown["text"],
                 "kind": question.kind,
                 "is_text": question.kind == Question.Kind.TEXT,
                 "scale": scale,
                 "name": f"q-{key}",
                 "value": value,
                 "options": [
-                    {"label": languages.shown(label), "value": option, "checked": option == value}
-                    for label, option in question.one_click_options()
+                    {"label": label, "value": option, "checked": option == value}
+                    for label, option in shown["options"]
                 ],
                 "error": (errors or {}).get(key, ""),
             }
@@ -112,8 +127,9 @@ def _picked(request, questions):
                 return None
             if question.kind == Question.Kind.TEXT:
                 return None
-            label = dict((v, label) for label, v in question.one_click_options())
-            return question, value, languages.shown(label.get(value, value))
+            shown = question.in_language(translation.get_language() or settings.LANGUAGE_CODE)
+            label = dict((v, label) for label, v in shown["options"])
+            return question, value, label.get(value, value), shown["text"]
     return None
 
 
@@ -140,6 +156,7 @@ def _survey_context(invitation, questions, answers, **extra):
         "org": invitation.org,
         "current_org": invitation.org,
         "version": invitation.survey_version,
+        "prompt": _prompt_shown(invitation.survey_version),
         "items": items,
         "answered": len(answers),
         "total": len(questions),
@@ -318,21 +335,106 @@ def survey_new(request):
     return render(request, "surveys/survey_new.html", {"form": form, "library": LIBRARY})
 
 
+# --- Surveys per language (README, "Languages") -----------------------------------------------
+
+
+def _other_languages(org) -> list[tuple[str, str]]:
+    """The shipped languages a survey may be written in besides the business's default."""
+    default = org.language_for("")
+    return [(code, name) for code, name in settings.LANGUAGES if code != default]
+
+
+def _written(default: str, own, language: str) -> bool:
+    """Whether a customer reading ``language`` sees ``default`` in their language: written for
+    it by the owner, or (Heard's own wording) translated by the catalogues."""
+    if not default or (isinstance(own, str) and own.strip()):
+        return True
+    with translation.override(language):
+        return gettext(default) != default
+
+
+def _language_complete(version, questions, language: str) -> bool:
+    """Every question (text, end labels, choices) and the prompt readable in ``language``."""
+    if version is None:
+        return False
+    prompt = (version.translations or {}).get(language, "")
+    if not _written(version.free_text_prompt, prompt, language):
+        return False
+    for question in questions:
+        own = (question.translations or {}).get(language) or {}
+        fields = ["text"]
+        if question.kind == Question.Kind.RATING:
+            fields += ["low_label", "high_label"]
+        if not all(_written(getattr(question, f), own.get(f), language) for f in fields):
+            return False
+        if question.kind == Question.Kind.CHOICE:
+            choices = list(own.get("choices") or [])
+            choices += [""] * (len(question.choices) - len(choices))
+            if not all(
+                _written(c, t, language) for c, t in zip(question.choices, choices, strict=False)
+            ):
+                return False
+    return True
+
+
+def _translations_before(survey) -> tuple[int | None, dict, dict]:
+    version = survey.current_version()
+    if version is None:
+        return None, {}, {}
+    questions = {q.key: q.translations for q in version.questions.all() if q.translations}
+    return version.pk, questions, version.translations or {}
+
+
+def _translations_carry(survey, before, *, skip_key=None) -> None:
+    """An edit that made a new version (services.survey_version_for_edit copies the questions
+    without their translations): give the copies back what the old version had written."""
+    old_pk, questions, prompt = before
+    version = survey.current_version()
+    if version is None or old_pk is None or version.pk == old_pk:
+        return
+    if prompt and not version.translations:
+        SurveyVersion.objects.filter(pk=version.pk).update(translations=prompt)
+    for key, written in questions.items():
+        if str(key) != str(skip_key):
+            version.questions.filter(key=key, translations={}).update(translations=written)
+
+
 def _builder_context(request, survey, **extra):
     version = survey.current_version()
     questions = list(version.questions.all()) if version else []
+    others = _other_languages(survey.org)
+    written = (version.translations or {}) if version else {}
     settings_form = extra.pop("settings_form", None) or SurveySettingsForm(
         initial={
             "name": survey.name,
             "free_text_prompt": version.free_text_prompt if version else "",
             "active": survey.active,
-        }
+            **{f"prompt_{code}": written.get(code, "") for code, _name in others},
+        },
+        languages=others,
     )
     used_texts = {q.text for q in questions}
+    edit_errors = extra.get("edit_errors") or {}
     return {
         "survey": survey,
         "version": version,
-        "questions": [(q, QuestionForm(instance=q, prefix=str(q.key))) for q in questions],
+        "questions": [
+            (
+                q,
+                edit_errors.get(str(q.key))
+                or QuestionForm(instance=q, prefix=str(q.key), languages=others),
+            )
+            for q in questions
+        ],
+        "languages": [
+            {
+                "code": code,
+                "name": name,
+                "complete": _language_complete(version, questions, code),
+                "preview_url": f"{reverse('surveys:preview', args=[survey.code])}?lang={code}",
+            }
+            for code, name in others
+        ],
         "full": len(questions) >= MAX_QUESTIONS,
         "max_questions": MAX_QUESTIONS,
         "five_message": services.FIVE_QUESTIONS,
@@ -350,16 +452,27 @@ def _builder_context(request, survey, **extra):
 def survey_detail(request, code):
     survey = _get_survey_for_member(request, code)
     if request.method == "POST":
-        form = SurveySettingsForm(request.POST)
+        form = SurveySettingsForm(request.POST, languages=_other_languages(survey.org))
         if form.is_valid():
             now = timezone.now()
             data = form.cleaned_data
             Survey.objects.filter(pk=survey.pk).update(name=data["name"], active=data["active"])
             version = survey.current_version()
+            before = _translations_before(survey)
             if version is None or version.free_text_prompt != data["free_text_prompt"]:
                 services.survey_update_prompt(
                     survey=survey, prompt=data["free_text_prompt"], now=now
                 )
+                _translations_carry(survey, before)
+                version = survey.current_version()
+            if (version.translations or {}) != data["prompt_translations"]:
+                with transaction.atomic():
+                    before = _translations_before(survey)
+                    version = services.survey_version_for_edit(survey=survey, now=now)
+                    _translations_carry(survey, before)
+                    SurveyVersion.objects.filter(pk=version.pk).update(
+                        translations=data["prompt_translations"]
+                    )
             messages.success(request, "Saved.")
             return redirect("surveys:survey", code=survey.code)
         context = _builder_context(request, survey, settings_form=form)
@@ -384,8 +497,10 @@ def question_add(request, code):
             context = _builder_context(request, survey, add_form=form)
             return render(request, "surveys/survey_detail.html", context, status=400)
         fields = form.question_fields()
+    before = _translations_before(survey)
     try:
         services.question_add(survey=survey, fields=fields, now=now)
+        _translations_carry(survey, before)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
@@ -406,13 +521,17 @@ def _question_or_404(survey, key) -> Question:
 def question_edit(request, code, key):
     survey = _get_survey_for_member(request, code)
     question = _question_or_404(survey, key)
-    form = QuestionForm(request.POST, instance=question, prefix=str(key))
+    form = QuestionForm(
+        request.POST, instance=question, prefix=str(key), languages=_other_languages(survey.org)
+    )
     if not form.is_valid():
         context = _builder_context(request, survey, edit_errors={str(key): form})
         return render(request, "surveys/survey_detail.html", context, status=400)
+    before = _translations_before(survey)
     services.question_update(
         survey=survey, key=key, fields=form.question_fields(), now=timezone.now()
     )
+    _translations_carry(survey, before, skip_key=key)
     messages.success(request, "Question saved.")
     return redirect("surveys:survey", code=survey.code)
 
@@ -423,7 +542,9 @@ def question_move(request, code, key):
     survey = _get_survey_for_member(request, code)
     _question_or_404(survey, key)
     offset = -1 if request.POST.get("direction") == "up" else 1
+    before = _translations_before(survey)
     services.question_move(survey=survey, key=key, offset=offset, now=timezone.now())
+    _translations_carry(survey, before)
     return redirect(f"{reverse('surveys:survey', args=[survey.code])}#questions")
 
 
@@ -432,7 +553,9 @@ def question_move(request, code, key):
 def question_delete(request, code, key):
     survey = _get_survey_for_member(request, code)
     _question_or_404(survey, key)
+    before = _translations_before(survey)
     services.question_remove(survey=survey, key=key, now=timezone.now())
+    _translations_carry(survey, before)
     messages.success(request, "Question removed.")
     return redirect("surveys:survey", code=survey.code)
 
@@ -457,8 +580,13 @@ def survey_preview(request, code):
     version = survey.current_version()
     questions = list(version.questions.all()) if version else []
     invitation = _PreviewInvitation(survey, version, request.member)
-    context = _survey_context(invitation, questions, {}, preview=True, survey=survey)
-    return render(request, "surveys/survey_page.html", context)
+    # ?lang=fr: the page as a French customer sees it (the builder links one per language).
+    language = languages.supported(request.GET.get(languages.PARAM)) or survey.org.language_for("")
+    with translation.override(language):
+        context = _survey_context(invitation, questions, {}, preview=True, survey=survey)
+        answer = render(request, "surveys/survey_page.html", context)
+    answer["Content-Language"] = language
+    return answer
 
 
 def _preview_email(request, survey):
@@ -663,9 +791,45 @@ def invitations(request):
         "statuses": Invitation.Status.choices,
         "counts": queries.invitation_counts(org),
         "now": timezone.now(),
+        "untranslated": _sent_untranslated(org, timezone.now()),
     }
     template = "surveys/invitations.html#rows" if request.htmx else "surveys/invitations.html"
     return render(request, template, context)
+
+
+def _sent_untranslated(org, now) -> list[dict]:
+    """Per language: invitations sent in the last 30 days to customers who read it, for a
+    survey version not complete in it (they saw the default language where it is missing).
+    One query for the counts, one for the versions they name."""
+    default = org.language_for("")
+    rows = (
+        Invitation.objects.for_org(org)
+        .filter(sent_at__gte=now - timedelta(days=30), survey_version__isnull=False)
+        .values("survey_version_id", "customer__locale")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[tuple[int, str], int] = {}
+    for row in rows:
+        language = languages.supported(row["customer__locale"])
+        if language and language != default:
+            key = (row["survey_version_id"], language)
+            counts[key] = counts.get(key, 0) + row["n"]
+    if not counts:
+        return []
+    versions = SurveyVersion.objects.filter(pk__in={pk for pk, _ in counts}).prefetch_related(
+        "questions"
+    )
+    versions = {v.pk: (v, list(v.questions.all())) for v in versions}
+    missing: dict[str, int] = {}
+    for (pk, language), n in counts.items():
+        version, questions = versions[pk]
+        if not _language_complete(version, questions, language):
+            missing[language] = missing.get(language, 0) + n
+    names = dict(settings.LANGUAGES)
+    return [
+        {"count": n, "language": names[code], "default": names.get(default, default)}
+        for code, n in sorted(missing.items())
+    ]
 
 
 def _attach_emails(rows) -> None:
@@ -899,6 +1063,7 @@ def public_page(request, code):
     now = timezone.now()
     context |= {
         "version": version,
+        "prompt": _prompt_shown(version),
         "total": len(questions),
         "post_url": reverse("surveys:public", args=[code]) + _public_query(kiosk, via, request),
         "stamp": public.form_stamp(touchpoint=touchpoint, now=now),
