@@ -236,6 +236,7 @@ def survey_version_for_edit(*, survey: Survey, now: datetime) -> SurveyVersion:
         survey=survey,
         number=current.number + 1,
         free_text_prompt=current.free_text_prompt,
+        translations=current.translations,
         created_at=now,
     )
     Question.objects.bulk_create(
@@ -249,6 +250,7 @@ def survey_version_for_edit(*, survey: Survey, now: datetime) -> SurveyVersion:
                 choices=q.choices,
                 low_label=q.low_label,
                 high_label=q.high_label,
+                translations=q.translations,
             )
             for q in current.questions.all()
         ]
@@ -313,6 +315,17 @@ def survey_update_prompt(*, survey: Survey, prompt: str, now: datetime) -> None:
         version = survey_version_for_edit(survey=survey, now=now)
         version.free_text_prompt = prompt
         version.save(update_fields=["free_text_prompt"])
+
+
+def survey_update_prompt_translations(
+    *, survey: Survey, translations: dict[str, str], now: datetime
+) -> None:
+    """The comment prompt written per language ({"fr": "…"}), on a new version once the
+    current one is in use, like every other edit."""
+    with transaction.atomic():
+        version = survey_version_for_edit(survey=survey, now=now)
+        version.translations = translations
+        version.save(update_fields=["translations"])
 
 
 # --- The customer's answers -------------------------------------------------------------------

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.core.validators import validate_email
-from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -377,28 +376,6 @@ def _language_complete(version, questions, language: str) -> bool:
     return True
 
 
-def _translations_before(survey) -> tuple[int | None, dict, dict]:
-    version = survey.current_version()
-    if version is None:
-        return None, {}, {}
-    questions = {q.key: q.translations for q in version.questions.all() if q.translations}
-    return version.pk, questions, version.translations or {}
-
-
-def _translations_carry(survey, before, *, skip_key=None) -> None:
-    """An edit that made a new version (services.survey_version_for_edit copies the questions
-    without their translations): give the copies back what the old version had written."""
-    old_pk, questions, prompt = before
-    version = survey.current_version()
-    if version is None or old_pk is None or version.pk == old_pk:
-        return
-    if prompt and not version.translations:
-        SurveyVersion.objects.filter(pk=version.pk).update(translations=prompt)
-    for key, written in questions.items():
-        if str(key) != str(skip_key):
-            version.questions.filter(key=key, translations={}).update(translations=written)
-
-
 def _builder_context(request, survey, **extra):
     version = survey.current_version()
     questions = list(version.questions.all()) if version else []
@@ -458,21 +435,15 @@ def survey_detail(request, code):
             data = form.cleaned_data
             Survey.objects.filter(pk=survey.pk).update(name=data["name"], active=data["active"])
             version = survey.current_version()
-            before = _translations_before(survey)
             if version is None or version.free_text_prompt != data["free_text_prompt"]:
                 services.survey_update_prompt(
                     survey=survey, prompt=data["free_text_prompt"], now=now
                 )
-                _translations_carry(survey, before)
                 version = survey.current_version()
             if (version.translations or {}) != data["prompt_translations"]:
-                with transaction.atomic():
-                    before = _translations_before(survey)
-                    version = services.survey_version_for_edit(survey=survey, now=now)
-                    _translations_carry(survey, before)
-                    SurveyVersion.objects.filter(pk=version.pk).update(
-                        translations=data["prompt_translations"]
-                    )
+                services.survey_update_prompt_translations(
+                    survey=survey, translations=data["prompt_translations"], now=now
+                )
             messages.success(request, "Saved.")
             return redirect("surveys:survey", code=survey.code)
         context = _builder_context(request, survey, settings_form=form)
@@ -497,10 +468,8 @@ def question_add(request, code):
             context = _builder_context(request, survey, add_form=form)
             return render(request, "surveys/survey_detail.html", context, status=400)
         fields = form.question_fields()
-    before = _translations_before(survey)
     try:
         services.question_add(survey=survey, fields=fields, now=now)
-        _translations_carry(survey, before)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
@@ -527,11 +496,9 @@ def question_edit(request, code, key):
     if not form.is_valid():
         context = _builder_context(request, survey, edit_errors={str(key): form})
         return render(request, "surveys/survey_detail.html", context, status=400)
-    before = _translations_before(survey)
     services.question_update(
         survey=survey, key=key, fields=form.question_fields(), now=timezone.now()
     )
-    _translations_carry(survey, before, skip_key=key)
     messages.success(request, "Question saved.")
     return redirect("surveys:survey", code=survey.code)
 
@@ -542,9 +509,7 @@ def question_move(request, code, key):
     survey = _get_survey_for_member(request, code)
     _question_or_404(survey, key)
     offset = -1 if request.POST.get("direction") == "up" else 1
-    before = _translations_before(survey)
     services.question_move(survey=survey, key=key, offset=offset, now=timezone.now())
-    _translations_carry(survey, before)
     return redirect(f"{reverse('surveys:survey', args=[survey.code])}#questions")
 
 
@@ -553,9 +518,7 @@ def question_move(request, code, key):
 def question_delete(request, code, key):
     survey = _get_survey_for_member(request, code)
     _question_or_404(survey, key)
-    before = _translations_before(survey)
     services.question_remove(survey=survey, key=key, now=timezone.now())
-    _translations_carry(survey, before)
     messages.success(request, "Question removed.")
     return redirect("surveys:survey", code=survey.code)
 
