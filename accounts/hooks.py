@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -74,8 +74,12 @@ METADATA_ADDRESSES = {
 EVENT_TYPES = [t for t in OrgEvent.Type if t != OrgEvent.Type.TEST]
 
 
-def org_event_record(*, org: Organisation, type: str, payload: dict, now: datetime):
-    """Record that ``type`` happened in ``org``, in the caller's transaction.
+def org_event_record(
+    *, org: Organisation, type: str, payload: dict, now: datetime, key: str = ""
+) -> OrgEvent | None:
+    """Record that ``type`` happened in ``org``, in the caller's transaction. With ``key``,
+    a fact recorded under that key before is not recorded again. Returns the new event, or
+    None when nothing was recorded.
 
     For every floor's services: call it inside the transaction of the change it describes,
     with the data README's "Webhooks and chat" documents for that type. A business with no
@@ -87,7 +91,18 @@ def org_event_record(*, org: Organisation, type: str, payload: dict, now: dateti
         raise ValueError(f"Unknown event type {type!r}.")
     if not org_listens(org):
         return None
-    return OrgEvent.objects.create(org=org, type=type, payload=payload, created_at=now)
+    if key and OrgEvent.objects.filter(key=key).exists():
+        return None
+    event = OrgEvent(org=org, type=type, payload=payload, created_at=now, key=key)
+    try:
+        # A savepoint: two sweeps racing on one key leave the first event, not an error.
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError:
+        if not key:
+            raise
+        return None
+    return event
 
 
 def org_listens(org: Organisation) -> bool:

@@ -667,6 +667,9 @@ class OrgEvent(models.Model):
     fanned_out_at = models.DateTimeField(null=True, blank=True)
     # Why fanning out failed, if it did (the sweep moves on to the next event).
     fan_out_error = models.TextField(blank=True)
+    # For a fact that a retried sweep could record again (``response.created``): the unique
+    # key that makes the second record a no-op, as the email outbox's key does.
+    key = models.CharField(max_length=200, blank=True)
 
     class Meta:
         indexes = [
@@ -676,6 +679,9 @@ class OrgEvent(models.Model):
                 name="org_event_unfanned",
                 condition=Q(fanned_out_at=None),
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="org_event_key", condition=~Q(key="")),
         ]
 
     def __str__(self):

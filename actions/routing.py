@@ -249,19 +249,12 @@ def _action_open(response: Response, answers, now) -> Action | None:
 def _response_created_record(response: Response, answers: list[Answer], now) -> None:
     """``response.created`` for webhooks and chat, with the data README's "Webhooks and chat"
     documents: the answers and the customer's words, never their address. Recorded once per
-    response: a response that opened no action has no link to show it was routed before, so
-    the event itself is looked for (only for a business that listens at all)."""
+    response, under its key: a response that opened no action has no link to show it was
+    routed before. The payload is built only for a business that listens at all."""
     org = response.org
     if not org_listens(org):
         return
     invitation = response.invitation
-    already = OrgEvent.objects.filter(
-        org=org,
-        type=OrgEvent.Type.RESPONSE_CREATED,
-        payload__response__invitation=str(invitation.code),
-    ).exists()
-    if already:
-        return
     interaction = invitation.interaction
     touchpoint = interaction.touchpoint
     data = {
@@ -286,7 +279,11 @@ def _response_created_record(response: Response, answers: list[Answer], now) -> 
         },
     }
     org_event_record(
-        org=org, type=OrgEvent.Type.RESPONSE_CREATED, payload={"response": data}, now=now
+        org=org,
+        type=OrgEvent.Type.RESPONSE_CREATED,
+        payload={"response": data},
+        now=now,
+        key=f"response.created:{response.pk}",
     )
 
 
