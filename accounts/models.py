@@ -402,6 +402,9 @@ class OutgoingEmail(models.Model):
 
     class Meta:
         indexes = [
+            # The dashboard's deliverability figures (feedback.queries.deliverability): one
+            # business's emails of the last 30 days, not the whole outbox.
+            models.Index(fields=["org", "sent_at"], name="outgoing_email_org_sent"),
             # send_queued_emails: the small set of emails still waiting to go out.
             models.Index(
                 fields=["created_at", "next_attempt_at"],
