@@ -60,7 +60,15 @@ _HEADER_UNSAFE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # Emails to a customer, written in the customer's language when the caller names none (the
 # others go to the business's people, in the language active when they are built).
 CUSTOMER_TEMPLATES = frozenset(
-    {"survey-invitation", "survey-reminder", "loop-message", "late-note", "public-confirmed"}
+    {
+        "survey-invitation",
+        "survey-reminder",
+        "loop-message",
+        "late-note",
+        "public-confirmed",
+        "followup",
+        "review-offer",
+    }
 )
 
 

@@ -601,12 +601,24 @@ def _query(**params) -> str:
     return urlencode({k: v for k, v in params.items() if v})
 
 
+def _privacy_org(request) -> Organisation | None:
+    """The business a public privacy page is about (``?business=<slug>``), looked up once."""
+    if not hasattr(request, "privacy_org"):
+        slug = request.GET.get("business", "")
+        found = Organisation.objects.filter(slug=slug).first() if _SLUG.match(slug) else None
+        request.privacy_org = found
+    return request.privacy_org
+
+
 @require_GET
+@languages.in_language(
+    lambda request: languages.for_visitor(request, _privacy_org(request)), varies=True
+)
 def privacy_public(request):
     """What Heard stores for one business, why, for how long and whom to ask: public, from the
-    business's settings, linked from every survey email and customer page."""
-    slug = request.GET.get("business", "")
-    org = Organisation.objects.filter(slug=slug).first() if _SLUG.match(slug) else None
+    business's settings, linked from every survey email and customer page, in the customer's
+    language (the link carries it) or the visitor's."""
+    org = _privacy_org(request)
     if org is None:
         raise Http404("No such business.")
     owners = [m.user.email for m in org.owners()]

@@ -687,16 +687,22 @@ def touchpoint_qr(request, code, kind):
 def touchpoint_poster(request, code):
     touchpoint = _get_touchpoint_for_member(request, code)
     size = "a5" if request.GET.get("size") == "a5" else "a4"
+    # Printed for customers: in the language chosen on the page, else the business's default.
+    language = languages.chosen(request) or touchpoint.org.language_for("")
     context = {
         "touchpoint": touchpoint,
         "org": touchpoint.org,
         "size": size,
+        "language_switch": languages.switch_links(request, language),
         # Inline, so the printed page never waits on a second request (and it takes the
         # business's colour); the SVG is segno's own markup, not text anyone typed.
         "qr": mark_safe(public.qr_svg(touchpoint, dark=_brand_or_black(touchpoint.org)).decode()),
         "short_url": public.public_url(touchpoint).split("://", 1)[-1],
     }
-    return render(request, "surveys/poster.html", context)
+    with translation.override(language):
+        answer = render(request, "surveys/poster.html", context)
+    answer["Content-Language"] = language
+    return answer
 
 
 def _brand_or_black(org) -> str:

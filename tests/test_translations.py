@@ -53,6 +53,8 @@ CUSTOMER_TEMPLATES = [
     "templates/feedback/wall_embed.html",
     "templates/feedback/_wall_entry.html",
     "templates/feedback/_wall_figures.html",
+    "templates/feedback/privacy_public.html",
+    "templates/surveys/poster.html",
     "templates/500.html",
     "templates/503.html",
     *(
@@ -64,6 +66,8 @@ CUSTOMER_TEMPLATES = [
             "late-note",
             "public-confirm",
             "public-confirmed",
+            "followup",
+            "review-offer",
         ]
         for part in ("subject.txt", "body.txt", "body.html")
     ),

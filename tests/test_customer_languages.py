@@ -1,0 +1,128 @@
+"""The customer's language reaches the last customer-facing corners: the "Is it still
+sorted?" follow-up, the review offer, the business's public privacy page and the printed QR
+poster; and the staff screens' chrome is marked but stays English."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import OutgoingEmail
+from actions.followups import follow_ups_send_due
+from actions.models import Action, LoopMessage
+from actions.reviews import review_offers_send_due
+from actions.routing import response_route
+from actions.services import action_close, loop_message_send, loop_outcome_record
+from surveys.models import Customer
+from tests.factories import make_customer, make_invitation, make_response, make_touchpoint
+
+pytestmark = pytest.mark.django_db
+
+
+def _html_lang(html):
+    return re.search(r"<html lang=\"([^\"]+)\" dir=\"([^\"]+)\"", html).groups()
+
+
+@pytest.fixture
+def told_yes(org, owner):
+    """told_yes(locale) -> a loop message its customer (reading ``locale``) answered Yes to."""
+    org.review_url = "https://g.page/r/alpha-bikes/review"
+    org.save()
+    touchpoint = make_touchpoint(org, default_owner=owner, stay_fixed_weeks=4)
+
+    def tell(locale):
+        customer = make_customer(org, name="Jo Martin")
+        Customer.objects.filter(pk=customer.pk).update(locale=locale)
+        invitation = make_invitation(touchpoint, customer=customer)
+        response = make_response(invitation, answers={0: False}, verbatim="Rien en stock.")
+        now = timezone.now()
+        action = response_route(response_id=response.pk, now=now)
+        action_close(
+            action=action, actor=owner, status=Action.Status.DONE, resolution="Fait.", now=now
+        )
+        [message] = loop_message_send(
+            action=action, actor=owner, subject="Vos pneus", body="Commandés.", now=now
+        )
+        loop_outcome_record(message=message, outcome=LoopMessage.Outcome.YES, now=now)
+        return message
+
+    return tell
+
+
+def test_the_stay_fixed_question_is_asked_in_the_customers_language(told_yes):
+    message = told_yes("fr")
+    follow_ups_send_due(now=message.follow_up.due_at + timedelta(minutes=1))
+    email = OutgoingEmail.objects.get(kind="follow_up")
+    assert email.subject == "Est-ce toujours réglé ? Une petite question de Alpha Bikes"
+    assert email.body_text.startswith("Bonjour Jo,")
+    assert "Il y a quelques semaines" in email.body_text
+    assert "Oui: " in email.body_text
+    assert email.headers["Content-Language"] == "fr"
+    assert _html_lang(email.body_html) == ("fr", "ltr")
+
+
+def test_the_review_offer_is_written_in_the_customers_language_right_to_left_in_arabic(
+    told_yes,
+):
+    told_yes("ar")
+    review_offers_send_due(now=timezone.now() + timedelta(days=1, minutes=1))
+    email = OutgoingEmail.objects.get(kind="review_offer")
+    assert email.subject == "هل تحكي للآخرين عن Alpha Bikes؟"
+    assert "https://g.page/r/alpha-bikes/review" in email.body_text
+    assert email.headers["Content-Language"] == "ar"
+    assert _html_lang(email.body_html) == ("ar", "rtl")
+
+
+def test_a_customer_without_a_language_gets_the_business_default(told_yes, org):
+    org.default_language = "de"
+    org.save()
+    told_yes("")
+    review_offers_send_due(now=timezone.now() + timedelta(days=1, minutes=1))
+    email = OutgoingEmail.objects.get(kind="review_offer")
+    assert email.subject == "Würden Sie anderen von Alpha Bikes erzählen?"
+    assert email.headers["Content-Language"] == "de"
+
+
+def test_the_privacy_page_speaks_the_language_its_link_carries_or_the_browsers(client, org):
+    url = f"/privacy/?business={org.slug}"
+    page = client.get(url + "&lang=fr")
+    assert page["Content-Language"] == "fr"
+    assert _html_lang(page.text) == ("fr", "ltr")
+    assert "Ce que nous conservons" in page.text and "Vos données et Alpha Bikes" in page.text
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="es-MX,es;q=0.9")
+    assert page["Content-Language"] == "es" and "Accept-Language" in page["Vary"]
+    assert "Qué guardamos" in page.text
+    # Its language switch, like every customer page's.
+    for code in ("en", "fr", "de", "es", "ar"):
+        assert f'hreflang="{code}"' in page.text
+    assert "What we store" in client.get(url).text
+
+
+def test_customer_pages_link_the_privacy_page_in_their_own_language(client, org, owner):
+    customer = make_customer(org)
+    Customer.objects.filter(pk=customer.pk).update(locale="de")
+    invitation = make_invitation(make_touchpoint(org, default_owner=owner), customer=customer)
+    page = client.get(f"/s/{invitation.token}/").text
+    assert f"/privacy/?business={org.slug}&amp;lang=de" in page
+
+
+def test_the_qr_poster_prints_in_the_business_default_or_the_chosen_language(
+    owner_client, org, owner
+):
+    touchpoint = make_touchpoint(org, default_owner=owner)
+    url = f"/surveys/touchpoints/{touchpoint.code}/poster/"
+    english = owner_client.get(url)
+    assert english["Content-Language"] == "en"
+    assert "How did we do? Tell us in a minute." in english.text
+    french = owner_client.get(url + "?lang=fr&size=a5")
+    assert _html_lang(french.text) == ("fr", "ltr")
+    assert "Dites-le-nous en une minute." in french.text and "poster-a5" in french.text
+    arabic = owner_client.get(url + "?lang=ar")
+    assert _html_lang(arabic.text) == ("ar", "rtl")
+
+
+def test_staff_screens_chrome_is_marked_and_stays_english(owner_client):
+    html = owner_client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="fr").text
+    assert _html_lang(html) == ("en", "ltr")
+    assert ">Inbox</a>" in html and ">Settings</a>" in html
