@@ -17,6 +17,9 @@ import sys
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
+from django.utils import translation
+
+from surveys import languages
 
 logger = logging.getLogger("heard.errors")
 
@@ -26,19 +29,28 @@ DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 UNAVAILABLE_MESSAGE = "Heard is briefly unavailable. Please try again in a minute."
 BROKEN_MESSAGE = "Something went wrong on our side. It has been logged; please try again later."
+NOT_FOUND_MESSAGE = "Nothing here: check the address."
 
 
 def _is_api(request) -> bool:
     return request is not None and request.path.startswith("/api/")
 
 
-def _page(template: str, status: int) -> HttpResponse:
+def _page(template: str, status: int, request=None) -> HttpResponse:
+    """An error page in the visitor's language (the switch, else their browser's): it may be
+    a customer who reached it, and there is no customer or business to ask."""
+    language = languages.for_visitor(request) if request is not None else None
     try:
-        body = loader.get_template(template).render()
+        with translation.override(language):
+            body = loader.get_template(template).render()
     except Exception:  # a broken template must not turn an error page into a second error
         logger.exception("Could not render %s", template)
         body = f"<!doctype html><title>Heard</title><p>{UNAVAILABLE_MESSAGE}</p>"
-    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    answer = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    if language:
+        answer["Content-Language"] = language
+        answer["Vary"] = "Accept-Language"
+    return answer
 
 
 def unavailable_response(request) -> HttpResponse:
@@ -46,7 +58,7 @@ def unavailable_response(request) -> HttpResponse:
     if _is_api(request):
         response = JsonResponse({"errors": {"__all__": [UNAVAILABLE_MESSAGE]}}, status=503)
     else:
-        response = _page("503.html", 503)
+        response = _page("503.html", 503, request)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     # A proxy or browser must not keep serving the outage page once the database is back.
     response["Cache-Control"] = "no-store"
@@ -57,7 +69,7 @@ def server_error_response(request) -> HttpResponse:
     if _is_api(request):
         response = JsonResponse({"errors": {"__all__": [BROKEN_MESSAGE]}}, status=500)
     else:
-        response = _page("500.html", 500)
+        response = _page("500.html", 500, request)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -84,3 +96,17 @@ def handler500(request, *args, **kwargs):
     if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
         return unavailable_response(request)
     return server_error_response(request)
+
+
+def handler404(request, exception=None):
+    """urls.handler404: JSON for the API, a page in the visitor's language for people."""
+    if _is_api(request):
+        return JsonResponse({"errors": {"__all__": [NOT_FOUND_MESSAGE]}}, status=404)
+    return _page("404.html", 404, request)
+
+
+def csrf_failure(request, reason=""):
+    """settings.CSRF_FAILURE_VIEW: a form sent from a page open too long, or without the
+    cookie, says so in the visitor's language instead of Django's technical page."""
+    logger.warning("CSRF failure on %s: %s", request.path, reason)
+    return _page("403_csrf.html", 403, request)

@@ -68,6 +68,8 @@ if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("Set the ALLOWED_HOSTS environment variable (comma-separated).")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
+# A customer's survey left open overnight: a calm page in their language, not Django's own.
+CSRF_FAILURE_VIEW = "feedback.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -34,8 +34,10 @@ feedback_patterns = (
     "feedback",
 )
 
-# A JSON 500 for the API, a plain page for people, a 503 when the database is unreachable.
+# JSON for the API, a plain page in the visitor's language for people; a 503 when the database
+# is unreachable.
 handler500 = "feedback.errors.handler500"
+handler404 = "feedback.errors.handler404"
 
 urlpatterns = [
     path("", views.home, name="home"),

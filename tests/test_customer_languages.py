@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import OutgoingEmail
@@ -126,3 +127,25 @@ def test_staff_screens_chrome_is_marked_and_stays_english(owner_client):
     html = owner_client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="fr").text
     assert _html_lang(html) == ("en", "ltr")
     assert ">Inbox</a>" in html and ">Settings</a>" in html
+
+
+def test_a_page_that_is_not_there_says_so_in_the_visitors_language(client):
+    page = client.get("/no/such/page/", HTTP_ACCEPT_LANGUAGE="de")
+    assert page.status_code == 404
+    assert page["Content-Language"] == "de"
+    assert "Seite nicht gefunden" in page.content.decode()
+    assert "Page not found" in client.get("/no/such/page/").content.decode()
+    # The API keeps its own JSON shape.
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and "errors" in api.json()
+
+
+def test_a_form_sent_from_a_stale_page_gets_a_calm_page_in_the_visitors_language(org, owner):
+    invitation = make_invitation(make_touchpoint(org, default_owner=owner))
+    stale = Client(enforce_csrf_checks=True)
+    page = stale.post(f"/s/{invitation.token}/", {}, HTTP_ACCEPT_LANGUAGE="ar")
+    assert page.status_code == 403
+    html = page.content.decode()
+    assert _html_lang(html) == ("ar", "rtl")
+    assert "بقيت هذه الصفحة مفتوحة وقتًا طويلًا" in html
+    assert "CSRF" not in html

@@ -55,6 +55,8 @@ CUSTOMER_TEMPLATES = [
     "templates/feedback/_wall_figures.html",
     "templates/feedback/privacy_public.html",
     "templates/surveys/poster.html",
+    "templates/404.html",
+    "templates/403_csrf.html",
     "templates/500.html",
     "templates/503.html",
     *(
