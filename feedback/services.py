@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import Membership
 from accounts.text import is_storable
@@ -34,15 +35,15 @@ def quote_problem(*, quote: str, original: str) -> str | None:
     word of the original.
     """
     if not _words(quote):
-        return "The quote needs at least some of the customer's words."
+        return gettext("The quote needs at least some of the customer's words.")
     remaining = iter(_words(original))
     for word in _words(quote):
         if not any(word == candidate for candidate in remaining):
-            return (
-                f"\u201c{word[:40]}\u201d is not one of the customer's words at that point. You may"
+            return gettext(
+                "\u201c%(word)s\u201d is not one of the customer's words at that point. You may"
                 " shorten the quote or replace parts with \u201c…\u201d or \u201c[…]\u201d, but"
                 " never add or reorder words."
-            )
+            ) % {"word": word[:40]}
     return None
 
 
@@ -52,9 +53,13 @@ def _text_checked(value: str, *, field: str, max_length: int) -> str:
     shown exactly as the member saw it."""
     value = (value or "").strip()
     if not is_storable(value):
-        raise ValidationError({field: "This text contains characters that cannot be stored."})
+        raise ValidationError(
+            {field: gettext("This text contains characters that cannot be stored.")}
+        )
     if len(value) > max_length:
-        raise ValidationError({field: f"Keep this under {max_length} characters."})
+        raise ValidationError(
+            {field: gettext("Keep this under %(n)s characters.") % {"n": max_length}}
+        )
     return value
 
 
@@ -75,15 +80,15 @@ def wall_entry_publish(
     original words and the shown quote go into the action's history.
     """
     if action.org_id != member.org_id or response.org_id != action.org_id:
-        raise ValidationError("This feedback belongs to another business.")
+        raise ValidationError(gettext("This feedback belongs to another business."))
     if action.status != Action.Status.DONE:
-        raise ValidationError("Only an action that is done can go on the wall.")
+        raise ValidationError(gettext("Only an action that is done can go on the wall."))
     if response.pk != action.response_id and not action.links.filter(response=response).exists():
-        raise ValidationError("This response is not part of the action.")
+        raise ValidationError(gettext("This response is not part of the action."))
     # Lock the response so a consent withdrawal and a publish cannot interleave.
     response = Response.objects.select_for_update().get(pk=response.pk)
     if not response.may_quote:
-        raise ValidationError("The customer has not agreed to be quoted.")
+        raise ValidationError(gettext("The customer has not agreed to be quoted."))
     original = response.verbatim
     quote = _text_checked(quote, field="quote", max_length=len(original) + 20)
     problem = quote_problem(quote=quote, original=original)
@@ -91,7 +96,7 @@ def wall_entry_publish(
         raise ValidationError({"quote": problem})
     what_we_did = _text_checked(what_we_did, field="what_we_did", max_length=MAX_WHAT_WE_DID)
     if not what_we_did:
-        raise ValidationError({"what_we_did": "Say what the business did about it."})
+        raise ValidationError({"what_we_did": gettext("Say what the business did about it.")})
     interaction = response.invitation.interaction
     touchpoint = interaction.touchpoint
     submitted = (response.submitted_at or response.created_at).astimezone(action.org.tz)
@@ -111,7 +116,7 @@ def wall_entry_publish(
     }
     entry = WallEntry.objects.select_for_update().filter(response=response).first()
     if entry is not None and entry.unpublished_at is None:
-        raise ValidationError("These words are already on the wall.")
+        raise ValidationError(gettext("These words are already on the wall."))
     if entry is None:
         entry = WallEntry.objects.create(response=response, **values)
     else:
@@ -140,7 +145,7 @@ def wall_entry_publish(
 def wall_entry_unpublish(*, entry: WallEntry, member: Membership, now: datetime) -> WallEntry:
     """Take an entry off the wall. Safe to repeat: a second call changes nothing."""
     if entry.org_id != member.org_id:
-        raise ValidationError("This entry belongs to another business.")
+        raise ValidationError(gettext("This entry belongs to another business."))
     updated = WallEntry.objects.filter(pk=entry.pk, unpublished_at=None).update(unpublished_at=now)
     if updated:
         entry.unpublished_at = now

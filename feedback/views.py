@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 from django.utils.html import escape
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csp import csp_override
@@ -265,12 +266,15 @@ def export_actions(request):
 
 class PublishForm(forms.Form):
     quote = forms.CharField(
+        label=gettext_lazy("Quote"),
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="The customer's words. You may shorten them or replace parts with “…” or "
-        "“[…]”, but never add or change words.",
+        help_text=gettext_lazy(
+            "The customer's words. You may shorten them or replace parts with “…” or "
+            "“[…]”, but never add or change words."
+        ),
     )
     what_we_did = forms.CharField(
-        label="What we did",
+        label=gettext_lazy("What we did"),
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=services.MAX_WHAT_WE_DID,
     )
@@ -341,7 +345,7 @@ def wall_publish(request, action_code, invitation_code):
             else:
                 form.add_error(None, error.messages)
         else:
-            messages.success(request, "Published. It is on your wall now.")
+            messages.success(request, gettext("Published. It is on your wall now."))
             return redirect("feedback:wall_manage")
     context = {
         "org": action.org,
@@ -361,7 +365,7 @@ def wall_publish(request, action_code, invitation_code):
 def wall_unpublish(request, code):
     entry = _get_entry_for_member(request, code)
     services.wall_entry_unpublish(entry=entry, member=request.member, now=timezone.now())
-    messages.success(request, "Taken off the wall.")
+    messages.success(request, gettext("Taken off the wall."))
     return redirect("feedback:wall_manage")
 
 
@@ -517,14 +521,16 @@ def wall_feed(request, slug):
 
 
 class PrivacyEraseForm(forms.Form):
-    email = forms.EmailField()
-    confirm = forms.CharField(label="Type the address again to confirm", max_length=254)
+    email = forms.EmailField(label=gettext_lazy("Email"))
+    confirm = forms.CharField(
+        label=gettext_lazy("Type the address again to confirm"), max_length=254
+    )
 
     def clean(self):
         data = super().clean()
         email, confirm = data.get("email", ""), data.get("confirm", "")
         if email and confirm.strip().lower() != email.strip().lower():
-            self.add_error("confirm", "Type the customer's address exactly to confirm.")
+            self.add_error("confirm", gettext("Type the customer's address exactly to confirm."))
         return data
 
 
@@ -540,7 +546,7 @@ def privacy_manage(request):
         try:
             email = forms.EmailField().clean(email)
         except ValidationError:
-            messages.error(request, "That doesn't look like an email address.")
+            messages.error(request, gettext("That doesn't look like an email address."))
             email = ""
         if email:
             found = privacy.customer_search(
@@ -589,11 +595,13 @@ def privacy_erase(request):
     if done:
         messages.success(
             request,
-            "Erased. Heard no longer holds anything that identifies this customer, and will "
-            "never survey the address again.",
+            gettext(
+                "Erased. Heard no longer holds anything that identifies this customer, and "
+                "will never survey the address again."
+            ),
         )
     else:
-        messages.error(request, "Heard has nothing about that address.")
+        messages.error(request, gettext("Heard has nothing about that address."))
     return redirect("feedback:privacy")
 
 
