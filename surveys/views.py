@@ -43,6 +43,7 @@ from .library import LIBRARY, template_question
 from .models import (
     MAX_QUESTIONS,
     MAX_TEXT,
+    NOT_IN_SURVEY,
     Answer,
     Customer,
     HearBack,
@@ -97,7 +98,7 @@ def _page_items(questions, answers, posted=None, errors=None, picked=None):
         items.append(
             {
                 "key": key,
-                "position": gettext("%(number)s of %(total)s") % {"number": number, "total": total},
+                "position": languages.position(number, total),
                 "text": shown["text"],
                 "kind": question.kind,
                 "is_text": question.kind == Question.Kind.TEXT,
@@ -201,7 +202,7 @@ def _save_one_answer(request, invitation, questions, answers):
     question = next((q for q in questions if str(q.key) == key), None)
     error = ""
     if question is None:
-        error = "That question isn't part of this survey."
+        error = str(NOT_IN_SURVEY)
     else:
         try:
             fields = Answer.fields_for(question, raw)

@@ -149,3 +149,18 @@ def test_a_form_sent_from_a_stale_page_gets_a_calm_page_in_the_visitors_language
     assert _html_lang(html) == ("ar", "rtl")
     assert "بقيت هذه الصفحة مفتوحة وقتًا طويلًا" in html
     assert "CSRF" not in html
+
+
+def test_a_tampered_answer_is_refused_in_the_customers_language(client, org, owner):
+    customer = make_customer(org)
+    Customer.objects.filter(pk=customer.pk).update(locale="es")
+    invitation = make_invitation(make_touchpoint(org, default_owner=owner), customer=customer)
+    question = invitation.survey_version.questions.first()
+    url = f"/s/{invitation.token}/"
+    fetch = {"HTTP_X_REQUESTED_WITH": "fetch"}
+    answer = client.post(url, {"q": question.key, "a": "maybe"}, **fetch)
+    assert answer.status_code == 400
+    expected = {"yes_no": "Elija sí o no.", "rating": "Elija un número del 1 al 5."}
+    assert answer.json()["error"] == expected.get(question.kind, "Elija una de las opciones.")
+    answer = client.post(url, {"q": "no-such-question", "a": "yes"}, **fetch)
+    assert answer.json()["error"] == "Esa pregunta no forma parte de esta encuesta."

@@ -75,7 +75,7 @@ CUSTOMER_TEMPLATES = [
     ),
 ]
 #: Python modules that build customer text with gettext.
-CUSTOMER_MODULES = ["surveys/views.py", "surveys/library.py"]
+CUSTOMER_MODULES = ["surveys/languages.py", "surveys/library.py", "surveys/models.py"]
 KEYWORDS = {
     **DEFAULT_KEYWORDS,
     "gettext_lazy": None,
