@@ -9,17 +9,20 @@ from statistics import median
 
 from django.db import connection
 from django.db.models import Aggregate, Count, DurationField, F, Q, QuerySet
+from django.utils.translation import gettext_noop
 
 from actions.models import Action, Promise
 
-PROMISES_KEPT_SENTENCE = (
+# Both are shown through the catalogues ({% translate promises_sentence %}); the first is on
+# the public wall, so it is translated in every shipped language.
+PROMISES_KEPT_SENTENCE = gettext_noop(
     "A promise is kept when an action is done by the first deadline it was given: moving a "
     "deadline does not keep a promise. Every action whose first deadline fell or that closed "
     "in this period counts; one done late, closed as \u201cwon\u2019t do\u201d, or still open "
     "past that deadline counts as not kept. Time spent waiting on the customer does not count "
     "against it."
 )
-IN_FORCE_SENTENCE = (
+IN_FORCE_SENTENCE = gettext_noop(
     "Kept against the deadline in force: done by the deadline as it stood when the action "
     "closed, moved or not. For your team only; the public wall shows only the first promise."
 )

@@ -300,9 +300,13 @@ def _get_entry_for_member(request, code) -> WallEntry:
 
 
 def embed_snippet(org) -> str:
+    """The wall's iframe for the business's own site: its title, read aloud to their
+    visitors, in the business's default language."""
     url = settings.SITE_URL + reverse("feedback:wall_embed", args=[org.slug])
+    with translation.override(org.language_for("")):
+        title = gettext("You said, we did: %(name)s") % {"name": org.name}
     return (
-        f'<iframe src="{escape(url)}" title="You said, we did: {escape(org.name)}" '
+        f'<iframe src="{escape(url)}" title="{escape(title)}" '
         'width="100%" height="460" loading="lazy" style="border:0"></iframe>'
     )
 

@@ -75,10 +75,16 @@ CUSTOMER_TEMPLATES = [
     ),
 ]
 #: Python modules that build customer text with gettext.
-CUSTOMER_MODULES = ["surveys/languages.py", "surveys/library.py", "surveys/models.py"]
+CUSTOMER_MODULES = [
+    "surveys/languages.py",
+    "surveys/library.py",
+    "surveys/models.py",
+    "feedback/stats.py",
+]
 KEYWORDS = {
     **DEFAULT_KEYWORDS,
     "gettext_lazy": None,
+    "gettext_noop": None,
     "pgettext_lazy": ((1, "c"), 2),
     "ngettext_lazy": (1, 2),
 }
