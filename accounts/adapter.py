@@ -5,6 +5,7 @@ from allauth.core import context as allauth_context
 from django import forms
 from django.contrib.sites.shortcuts import get_current_site
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from .forms import breaks_lines
 from .mail import _clean_header
@@ -42,11 +43,11 @@ class AccountAdapter(DefaultAccountAdapter):
         """Refuse addresses no mail server accepts (RFC 5321 limits) before PostgreSQL would."""
         # The address becomes the To header of every email to this person.
         if breaks_lines(email):
-            raise forms.ValidationError("An email address must be one line of plain text.")
+            raise forms.ValidationError(_("An email address must be one line of plain text."))
         email = super().clean_email(email)
         local = email.rpartition("@")[0]
         if len(email) > 254 or len(local) > 64:
-            raise forms.ValidationError("That email address is too long to be real.")
+            raise forms.ValidationError(_("That email address is too long to be real."))
         return email
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:

@@ -7,6 +7,9 @@ from pathlib import PurePath
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.utils.functional import lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from PIL import Image
 
 from .chat import chat_url_problem
@@ -31,7 +34,20 @@ LOGO_MAX_PIXELS = 4096  # per side
 # What Pillow finds in the bytes, and the extension the stored file gets from it: the logo view
 # answers with the type its name implies, so the name must say what the bytes are.
 LOGO_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
-WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+WEEKDAYS = [
+    (0, _("Mon")),
+    (1, _("Tue")),
+    (2, _("Wed")),
+    (3, _("Thu")),
+    (4, _("Fri")),
+    (5, _("Sat")),
+    (6, _("Sun")),
+]
+
+
+def _with_logo_pixels(message) -> str:
+    """``message`` (lazy) with the logo's pixel cap filled in each time it is shown."""
+    return lazy(lambda: message % {"pixels": LOGO_MAX_PIXELS}, str)()
 
 
 class LineField(forms.CharField):
@@ -55,10 +71,10 @@ class HeaderEmailField(forms.EmailField):
 class BusinessSignupForm(forms.Form):
     """Extra fields on allauth's sign-up: the person's name and their business."""
 
-    name = LineField(label="Your name", max_length=150)
-    business_name = LineField(label="Business name", max_length=120)
+    name = LineField(label=_("Your name"), max_length=150)
+    business_name = LineField(label=_("Business name"), max_length=120)
     timezone = forms.ChoiceField(
-        label="Time zone", choices=[(tz, tz) for tz in TIMEZONES], initial="Europe/London"
+        label=_("Time zone"), choices=[(tz, tz) for tz in TIMEZONES], initial="Europe/London"
     )
 
     field_order = ["name", "business_name", "timezone", "email", "password1", "password2"]
@@ -66,7 +82,9 @@ class BusinessSignupForm(forms.Form):
     def clean_business_name(self):
         value = self.cleaned_data["business_name"]
         if not any(ch.isalnum() for ch in value):
-            raise forms.ValidationError("Give your business a name with letters or numbers in it.")
+            raise forms.ValidationError(
+                gettext("Give your business a name with letters or numbers in it.")
+            )
         return value
 
     def signup(self, request, user):
@@ -89,11 +107,10 @@ class LogoField(forms.ImageField):
     """
 
     default_error_messages = {
-        "invalid_image": "Use a PNG, JPEG or WebP image for the logo.",
-        "too_large": "The logo is too large: use an image up to 1 MB.",
-        "too_many_pixels": (
-            f"The logo is too big: use an image of at most {LOGO_MAX_PIXELS} × "
-            f"{LOGO_MAX_PIXELS} pixels."
+        "invalid_image": _("Use a PNG, JPEG or WebP image for the logo."),
+        "too_large": _("The logo is too large: use an image up to 1 MB."),
+        "too_many_pixels": _with_logo_pixels(
+            _("The logo is too big: use an image of at most %(pixels)s × %(pixels)s pixels.")
         ),
     }
 
@@ -150,67 +167,71 @@ class TimeInput(forms.TimeInput):
 
 
 class OrganisationForm(forms.ModelForm):
-    name = LineField(label="Business name", max_length=120)
-    timezone = forms.ChoiceField(label="Time zone", choices=[(tz, tz) for tz in TIMEZONES])
+    name = LineField(label=_("Business name"), max_length=120)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=[(tz, tz) for tz in TIMEZONES])
     working_days = forms.TypedMultipleChoiceField(
-        label="Working days",
+        label=_("Working days"),
         choices=WEEKDAYS,
         coerce=int,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Deadlines and reminders count only these days.",
-        error_messages={"required": "Pick at least one working day."},
+        help_text=_("Deadlines and reminders count only these days."),
+        error_messages={"required": _("Pick at least one working day.")},
     )
     sender_name = LineField(
-        label="Sender name",
+        label=_("Sender name"),
         max_length=120,
         required=False,
-        help_text="The name customers see on emails. Leave empty to use the business name.",
+        help_text=_("The name customers see on emails. Leave empty to use the business name."),
     )
     logo = LogoField(
-        label="Logo",
+        label=_("Logo"),
         required=False,
-        help_text=f"PNG, JPEG or WebP, up to 1 MB and {LOGO_MAX_PIXELS} pixels on each side.",
+        help_text=_with_logo_pixels(
+            _("PNG, JPEG or WebP, up to 1 MB and %(pixels)s pixels on each side.")
+        ),
     )
     reply_to = HeaderEmailField(
-        label="Reply-to address",
+        label=_("Reply-to address"),
         max_length=254,
         required=False,
-        help_text=(
+        help_text=_(
             "Customers' replies to survey emails land in Heard as their words; a copy goes "
             "here too, ready to answer."
         ),
     )
     fatigue_days = forms.IntegerField(
-        label="Survey fatigue (days)",
+        label=_("Survey fatigue (days)"),
         min_value=0,
         max_value=365,
-        help_text="Never survey the same customer twice within this many days.",
+        help_text=_("Never survey the same customer twice within this many days."),
     )
     survey_reminder_days = forms.IntegerField(
-        label="Survey reminder (days)",
+        label=_("Survey reminder (days)"),
         min_value=0,
         max_value=60,
-        help_text="Days before one reminder to unanswered surveys; 0 turns reminders off.",
+        help_text=_("Days before one reminder to unanswered surveys; 0 turns reminders off."),
     )
     invitation_expiry_days = forms.IntegerField(
-        label="Survey links expire after (days)", min_value=1, max_value=365
+        label=_("Survey links expire after (days)"), min_value=1, max_value=365
     )
     # Not required: a settings page that doesn't show it keeps the period it had.
     retention_months = forms.IntegerField(
-        label="Keep customers' data for (months)",
+        label=_("Keep customers' data for (months)"),
         min_value=1,
         max_value=240,
         required=False,
-        help_text="Customers with no interaction for this long are anonymised automatically; "
-        "your privacy page says so.",
+        help_text=_(
+            "Customers with no interaction for this long are anonymised automatically; "
+            "your privacy page says so."
+        ),
     )
     review_url = forms.URLField(
-        label="Public review link",
+        label=_("Public review link"),
         max_length=500,
         required=False,
         assume_scheme="https",
         validators=[HTTPS_URL],
-        help_text=(
+        help_text=_(
             "Google, Trustpilot or any review page. Offered once to every customer whose "
             "feedback you've answered, whatever they said: review sites forbid asking only "
             "happy customers."
@@ -219,10 +240,10 @@ class OrganisationForm(forms.ModelForm):
     # Not required: a settings page that doesn't show the field keeps the language it had,
     # rather than refusing every other change.
     default_language = forms.ChoiceField(
-        label="Customers' default language",
+        label=_("Customers' default language"),
         choices=settings.LANGUAGES,
         required=False,
-        help_text="For customers whose own language we don't know or don't have yet.",
+        help_text=_("For customers whose own language we don't know or don't have yet."),
     )
 
     def clean_retention_months(self):
@@ -253,17 +274,19 @@ class OrganisationForm(forms.ModelForm):
             "default_language",
         ]
         labels = {
-            "work_starts": "Work starts",
-            "work_ends": "Work ends",
-            "brand_colour": "Brand colour",
-            "quiet_starts": "Quiet hours start",
-            "quiet_ends": "Quiet hours end",
-            "wall_enabled": "Publish a public “you said, we did” wall",
-            "require_mfa": "Require two-factor authentication for every member",
+            "work_starts": _("Work starts"),
+            "work_ends": _("Work ends"),
+            "brand_colour": _("Brand colour"),
+            "quiet_starts": _("Quiet hours start"),
+            "quiet_ends": _("Quiet hours end"),
+            "wall_enabled": _("Publish a public “you said, we did” wall"),
+            "require_mfa": _("Require two-factor authentication for every member"),
         }
         help_texts = {
-            "brand_colour": "Used for the header and buttons; text on it keeps readable contrast.",
-            "quiet_starts": "No survey emails go out between these times (business time zone).",
+            "brand_colour": _(
+                "Used for the header and buttons; text on it keeps readable contrast."
+            ),
+            "quiet_starts": _("No survey emails go out between these times (business time zone)."),
         }
         widgets = {
             "work_starts": TimeInput(),
@@ -276,7 +299,7 @@ class OrganisationForm(forms.ModelForm):
     def clean_working_days(self):
         days = sorted(set(self.cleaned_data["working_days"]))
         if not days:
-            raise forms.ValidationError("Pick at least one working day.")
+            raise forms.ValidationError(gettext("Pick at least one working day."))
         return days
 
     def clean_default_language(self):
@@ -296,14 +319,14 @@ class OrganisationForm(forms.ModelForm):
         cleaned = super().clean()
         starts, ends = cleaned.get("work_starts"), cleaned.get("work_ends")
         if starts and ends and starts >= ends:
-            self.add_error("work_ends", "Work must end after it starts.")
+            self.add_error("work_ends", gettext("Work must end after it starts."))
         return cleaned
 
 
 class StaffInviteForm(forms.Form):
-    email = HeaderEmailField(label="Email address", max_length=254)
-    name = LineField(label="Name (optional)", max_length=150, required=False)
-    role = forms.ChoiceField(label="Role", choices=Membership.Role.choices, initial="staff")
+    email = HeaderEmailField(label=_("Email address"), max_length=254)
+    name = LineField(label=_("Name (optional)"), max_length=150, required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices, initial="staff")
 
     def clean_email(self):
         return self.cleaned_data["email"].strip().lower()
@@ -312,14 +335,14 @@ class StaffInviteForm(forms.Form):
 class JoinForm(forms.Form):
     """Accepting a staff invitation: the new member's name and password."""
 
-    name = LineField(label="Your name", max_length=150)
+    name = LineField(label=_("Your name"), max_length=150)
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     password2 = forms.CharField(
-        label="Password (again)",
+        label=_("Password (again)"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -331,14 +354,16 @@ class JoinForm(forms.Form):
     def clean_password1(self):
         password = self.cleaned_data["password1"]
         if not is_storable(password):
-            raise forms.ValidationError("The password contains a character that can't be used.")
+            raise forms.ValidationError(
+                gettext("The password contains a character that can't be used.")
+            )
         return password
 
     def clean(self):
         cleaned = super().clean()
         one, two = cleaned.get("password1"), cleaned.get("password2")
         if one and two and one != two:
-            self.add_error("password2", "The two passwords don't match.")
+            self.add_error("password2", gettext("The two passwords don't match."))
         elif one:
             try:
                 password_validation.validate_password(
@@ -355,17 +380,17 @@ class RoleForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = LineField(
-        label="Token name",
+        label=_("Token name"),
         max_length=80,
-        help_text="What uses it, e.g. “Till integration”.",
+        help_text=_("What uses it, e.g. “Till integration”."),
     )
     scopes = forms.MultipleChoiceField(
-        label="What it may do",
+        label=_("What it may do"),
         choices=ApiToken.Scope.choices,
         initial=[ApiToken.Scope.INGEST],
         widget=forms.CheckboxSelectMultiple,
-        help_text="Give each integration only what it needs.",
-        error_messages={"required": "Choose at least one thing this token may do."},
+        help_text=_("Give each integration only what it needs."),
+        error_messages={"required": _("Choose at least one thing this token may do.")},
     )
     # One key per rendered form: reloading the page that showed a new token re-sends the same
     # key, and that second POST must not quietly create a second token.
@@ -378,7 +403,7 @@ class ApiTokenForm(forms.Form):
 
 
 class ProfileForm(forms.Form):
-    name = LineField(label="Your name", max_length=150)
+    name = LineField(label=_("Your name"), max_length=150)
 
 
 def invite_ttl_days() -> int:
@@ -388,26 +413,27 @@ def invite_ttl_days() -> int:
 class IntegrationForm(forms.Form):
     """An outbound webhook or a chat integration (/settings/integrations/)."""
 
-    kind = forms.ChoiceField(label="Send to", choices=WebhookEndpoint.Kind.choices)
+    kind = forms.ChoiceField(label=_("Send to"), choices=WebhookEndpoint.Kind.choices)
     url = forms.URLField(
-        label="URL",
+        label=_("URL"),
         max_length=2000,
         assume_scheme="https",
-        help_text="Your endpoint, or the incoming-webhook address Slack, Teams or Google Chat "
-        "gave you.",
+        help_text=_(
+            "Your endpoint, or the incoming-webhook address Slack, Teams or Google Chat gave you."
+        ),
     )
-    description = LineField(label="Description", max_length=200, required=False)
+    description = LineField(label=_("Description"), max_length=200, required=False)
     events = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         choices=[(t.value, t.value) for t in EVENT_TYPES],
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choose at least one event."},
+        error_messages={"required": _("Choose at least one event.")},
     )
     touchpoints = forms.CharField(
-        label="Only these touchpoints",
+        label=_("Only these touchpoints"),
         max_length=1000,
         required=False,
-        help_text="Touchpoint slugs as the API names them, separated by commas; empty for all.",
+        help_text=_("Touchpoint slugs as the API names them, separated by commas; empty for all."),
     )
 
     def __init__(self, *args, kind_fixed: bool = False, **kwargs):
@@ -419,7 +445,7 @@ class IntegrationForm(forms.Form):
     def clean_touchpoints(self) -> list[str]:
         slugs = [s.strip() for s in self.cleaned_data["touchpoints"].split(",") if s.strip()]
         if any(not re.fullmatch(r"[-a-zA-Z0-9_]{1,60}", s) for s in slugs):
-            raise forms.ValidationError("Use touchpoint slugs such as repair-collected.")
+            raise forms.ValidationError(gettext("Use touchpoint slugs such as repair-collected."))
         return slugs
 
     def clean(self):

@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -81,12 +82,12 @@ def settings_page(request):
             and not is_mfa_enabled(request.user)
         ):
             # Otherwise the owner's next click would take them to the set-up page unasked.
-            form.add_error("require_mfa", "Set up two-factor authentication for yourself first.")
+            form.add_error("require_mfa", _("Set up two-factor authentication for yourself first."))
         if form.is_valid():
             form.save()
-            messages.success(request, "Saved the organisation settings.")
+            messages.success(request, _("Saved the organisation settings."))
             return redirect("accounts:settings")
-        messages.error(request, "Please correct the highlighted fields.")
+        messages.error(request, _("Please correct the highlighted fields."))
     else:
         form = OrganisationForm(instance=org)
     return render(request, "accounts/settings_org.html", {"org": org, "form": form, "tab": "org"})
@@ -154,7 +155,7 @@ def invite_create(request):
         if isinstance(result, services.InviteProblem):
             form.add_error("email", result.message)
         else:
-            messages.success(request, f"Invitation sent to {result.email}.")
+            messages.success(request, _("Invitation sent to %(email)s.") % {"email": result.email})
             return redirect("accounts:members")
     context = _members_context(request, invite_form=form)
     return render(request, "accounts/settings_members.html", context, status=200)
@@ -165,10 +166,12 @@ def invite_create(request):
 def invite_resend(request, code):
     invite = _get_invite_for_member(request, code)
     if invite.accepted_at:
-        messages.error(request, f"{invite.email} has already joined.")
+        messages.error(request, _("%(email)s has already joined.") % {"email": invite.email})
     else:
         services.staff_invite_resend(invite=invite, by=request.member, now=timezone.now())
-        messages.success(request, f"Sent a fresh invitation link to {invite.email}.")
+        messages.success(
+            request, _("Sent a fresh invitation link to %(email)s.") % {"email": invite.email}
+        )
     return redirect("accounts:members")
 
 
@@ -177,7 +180,9 @@ def invite_resend(request, code):
 def invite_revoke(request, code):
     invite = _get_invite_for_member(request, code)
     if services.staff_invite_revoke(invite=invite, now=timezone.now()):
-        messages.success(request, f"Revoked the invitation for {invite.email}.")
+        messages.success(
+            request, _("Revoked the invitation for %(email)s.") % {"email": invite.email}
+        )
     return redirect("accounts:members")
 
 
@@ -187,17 +192,19 @@ def member_role(request, code):
     member = _get_member_for_member(request, code)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose owner or staff.")
+        messages.error(request, _("Choose owner or staff."))
         return redirect("accounts:members")
     try:
         services.membership_set_role(member=member, role=form.cleaned_data["role"])
     except services.LastOwnerError:
         messages.error(
-            request, "A business needs at least one owner: make someone else an owner first."
+            request, _("A business needs at least one owner: make someone else an owner first.")
         )
     else:
         messages.success(
-            request, f"{member.display_name} is now {member.get_role_display().lower()}."
+            request,
+            _("%(name)s is now %(role)s.")
+            % {"name": member.display_name, "role": member.get_role_display().lower()},
         )
     if member.pk == request.member.pk and not member.is_owner:
         return redirect("home")
@@ -211,9 +218,13 @@ def member_remove(request, code):
     try:
         services.membership_remove(member=member)
     except services.LastOwnerError:
-        messages.error(request, "You can't remove the last owner of the business.")
+        messages.error(request, _("You can't remove the last owner of the business."))
         return redirect("accounts:members")
-    messages.success(request, f"Removed {member.display_name} from {member.org.name}.")
+    messages.success(
+        request,
+        _("Removed %(name)s from %(business)s.")
+        % {"name": member.display_name, "business": member.org.name},
+    )
     if member.user_id == request.user.pk:
         return redirect("accounts:no_business")
     return redirect("accounts:members")
@@ -247,8 +258,10 @@ def tokens(request):
         if form.is_valid() and not _first_use_of_form_key(request, form.cleaned_data["form_key"]):
             messages.warning(
                 request,
-                "That form was already sent, and the token it made was shown once then. "
-                "Create another if you need one.",
+                _(
+                    "That form was already sent, and the token it made was shown once then. "
+                    "Create another if you need one."
+                ),
             )
             return redirect("accounts:tokens")
         if form.is_valid():
@@ -269,7 +282,9 @@ def tokens(request):
 def token_revoke(request, code):
     token = _get_token_for_member(request, code)
     if services.api_token_revoke(token=token, now=timezone.now()):
-        messages.success(request, f"Revoked “{token.name}”: it no longer works.")
+        messages.success(
+            request, _("Revoked “%(name)s”: it no longer works.") % {"name": token.name}
+        )
     return redirect("accounts:tokens")
 
 
@@ -359,7 +374,7 @@ def integration_detail(request, code):
         if form.is_valid():
             fields = {k: v for k, v in form.cleaned_data.items() if k != "kind"}
             hooks.webhook_endpoint_update(endpoint=endpoint, now=timezone.now(), **fields)
-            messages.success(request, "Saved the integration.")
+            messages.success(request, _("Saved the integration."))
             return redirect("accounts:integration_detail", code=endpoint.code)
         context = _detail_context(request, endpoint, form=form)
         return render(request, "accounts/integrations_detail.html", context)
@@ -385,10 +400,10 @@ def integration_switch(request, code):
     endpoint = _get_endpoint_for_member(request, code)
     if request.POST.get("enabled") == "1":
         hooks.webhook_endpoint_switch_on(endpoint=endpoint, now=timezone.now())
-        messages.success(request, "Switched on: new events will be sent.")
+        messages.success(request, _("Switched on: new events will be sent."))
     else:
         hooks.webhook_endpoint_switch_off(endpoint=endpoint, now=timezone.now())
-        messages.success(request, "Switched off: nothing is sent until you switch it on.")
+        messages.success(request, _("Switched off: nothing is sent until you switch it on."))
     return redirect("accounts:integration_detail", code=endpoint.code)
 
 
@@ -397,7 +412,7 @@ def integration_switch(request, code):
 def integration_delete(request, code):
     endpoint = _get_endpoint_for_member(request, code)
     hooks.webhook_endpoint_delete(endpoint=endpoint, now=timezone.now())
-    messages.success(request, f"Deleted the integration to {endpoint.host}.")
+    messages.success(request, _("Deleted the integration to %(host)s.") % {"host": endpoint.host})
     return redirect("accounts:integrations")
 
 
@@ -406,10 +421,10 @@ def integration_delete(request, code):
 def integration_test(request, code):
     endpoint = _get_endpoint_for_member(request, code)
     if not endpoint.enabled:
-        messages.error(request, "Switch it on first: nothing is sent to it while it is off.")
+        messages.error(request, _("Switch it on first: nothing is sent to it while it is off."))
     else:
         hooks.webhook_endpoint_test(endpoint=endpoint, now=timezone.now())
-        messages.success(request, "Test event queued: it is sent within seconds.")
+        messages.success(request, _("Test event queued: it is sent within seconds."))
     return redirect("accounts:integration_detail", code=endpoint.code)
 
 
@@ -418,7 +433,7 @@ def integration_test(request, code):
 def delivery_replay(request, code):
     delivery = _get_delivery_for_member(request, code)
     hooks.webhook_delivery_replay(delivery=delivery, now=timezone.now())
-    messages.success(request, "Queued again, as a new delivery with its own webhook-id.")
+    messages.success(request, _("Queued again, as a new delivery with its own webhook-id."))
     return redirect("accounts:integration_detail", code=delivery.endpoint.code)
 
 
@@ -429,7 +444,7 @@ def profile(request):
         form = ProfileForm(request.POST)
         if form.is_valid():
             services.user_set_name(user=request.user, name=form.cleaned_data["name"])
-            messages.success(request, "Saved your name.")
+            messages.success(request, _("Saved your name."))
             return redirect("accounts:profile")
     else:
         form = ProfileForm(initial={"name": request.user.name})
@@ -462,7 +477,11 @@ def join(request, token):
             context = {"reason": "taken", "invite": invite}
             return render(request, "accounts/join_invalid.html", context, status=410)
         login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome to {invite.org.name}, {member.first_name}.")
+        messages.success(
+            request,
+            _("Welcome to %(business)s, %(name)s.")
+            % {"business": invite.org.name, "name": member.first_name},
+        )
         return redirect("home")
     return render(request, "accounts/join.html", {"invite": invite, "form": form})
 
