@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.csp import CSP
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.clickjacking import xframe_options_exempt, xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
@@ -330,7 +330,9 @@ def survey_new(request):
             templates=templates,
             now=timezone.now(),
         )
-        messages.success(request, "Survey created. Reword, reorder or swap the questions below.")
+        messages.success(
+            request, gettext("Survey created. Reword, reorder or swap the questions below.")
+        )
         return redirect("surveys:survey", code=survey.code)
     return render(request, "surveys/survey_new.html", {"form": form, "library": LIBRARY})
 
@@ -445,7 +447,7 @@ def survey_detail(request, code):
                 services.survey_update_prompt_translations(
                     survey=survey, translations=data["prompt_translations"], now=now
                 )
-            messages.success(request, "Saved.")
+            messages.success(request, gettext("Saved."))
             return redirect("surveys:survey", code=survey.code)
         context = _builder_context(request, survey, settings_form=form)
         return render(request, "surveys/survey_detail.html", context, status=400)
@@ -461,7 +463,7 @@ def question_add(request, code):
     if template_id:
         template = template_question(template_id)
         if template is None:
-            raise Http404("No such template question.")
+            raise Http404(gettext("No such template question."))
         fields = template.as_fields()
     else:
         form = QuestionForm(request.POST, prefix="new")
@@ -474,7 +476,7 @@ def question_add(request, code):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, "Question added.")
+        messages.success(request, gettext("Question added."))
     return redirect("surveys:survey", code=survey.code)
 
 
@@ -482,7 +484,7 @@ def _question_or_404(survey, key) -> Question:
     version = survey.current_version()
     question = version.questions.filter(key=key).first() if version else None
     if question is None:
-        raise Http404("No such question.")
+        raise Http404(gettext("No such question."))
     return question
 
 
@@ -500,7 +502,7 @@ def question_edit(request, code, key):
     services.question_update(
         survey=survey, key=key, fields=form.question_fields(), now=timezone.now()
     )
-    messages.success(request, "Question saved.")
+    messages.success(request, gettext("Question saved."))
     return redirect("surveys:survey", code=survey.code)
 
 
@@ -520,7 +522,7 @@ def question_delete(request, code, key):
     survey = _get_survey_for_member(request, code)
     _question_or_404(survey, key)
     services.question_remove(survey=survey, key=key, now=timezone.now())
-    messages.success(request, "Question removed.")
+    messages.success(request, gettext("Question removed."))
     return redirect("surveys:survey", code=survey.code)
 
 
@@ -595,7 +597,7 @@ def touchpoint_new(request):
     form = TouchpointForm(request.POST or None, org=org, instance=Touchpoint(org=org))
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Touchpoint added.")
+        messages.success(request, gettext("Touchpoint added."))
         return redirect("surveys:index")
     status = 400 if request.method == "POST" else 200
     return render(request, "surveys/touchpoint_form.html", {"form": form}, status=status)
@@ -610,7 +612,7 @@ def touchpoint_edit(request, code):
     form = TouchpointForm(request.POST or None, org=request.member.org, instance=touchpoint)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Touchpoint saved.")
+        messages.success(request, gettext("Touchpoint saved."))
         return redirect("surveys:index")
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "touchpoint": touchpoint, **_doors_context(touchpoint)}
@@ -641,7 +643,9 @@ def _intake_post(request, touchpoint: Touchpoint):
     what, now, member = request.POST["intake"], timezone.now(), request.member
     if what == "address":
         address = services.touchpoint_intake_address_issue(touchpoint=touchpoint, now=now)
-        messages.success(request, f"Intake address ready: {address}")
+        messages.success(
+            request, gettext("Intake address ready: %(address)s") % {"address": address}
+        )
     elif what == "senders":
         domains = [
             d.strip().lstrip("@").lower()
@@ -650,10 +654,13 @@ def _intake_post(request, touchpoint: Touchpoint):
         ]
         bad = [d for d in domains if not _DOMAIN.match(d)]
         if bad or len(" ".join(domains)) > 500:
-            messages.error(request, f"Not a domain: {', '.join(bad) or 'too many'}. Nothing saved.")
+            bad_words = ", ".join(bad) or gettext("too many")
+            messages.error(
+                request, gettext("Not a domain: %(bad)s. Nothing saved.") % {"bad": bad_words}
+            )
         else:
             services.touchpoint_intake_senders_set(touchpoint=touchpoint, domains=domains, now=now)
-            messages.success(request, "Saved the trusted sender domains.")
+            messages.success(request, gettext("Saved the trusted sender domains."))
     elif what in ("approve", "discard"):
         try:
             event = inbound.intake_held(touchpoint).get(pk=int(request.POST.get("event", "")))
@@ -661,10 +668,10 @@ def _intake_post(request, touchpoint: Touchpoint):
             raise Http404 from None
         if what == "approve":
             inbound.intake_event_approve(event=event, touchpoint=touchpoint, member=member, now=now)
-            messages.success(request, "Approved: the customer gets the survey as usual.")
+            messages.success(request, gettext("Approved: the customer gets the survey as usual."))
         else:
             inbound.intake_event_discard(event=event, member=member, now=now)
-            messages.success(request, "Discarded: nobody is surveyed.")
+            messages.success(request, gettext("Discarded: nobody is surveyed."))
     else:
         raise Http404
     return redirect("surveys:touchpoint", code=touchpoint.code)
@@ -723,8 +730,10 @@ def touchpoint_rotate(request, code):
     services.touchpoint_public_code_rotate(touchpoint=touchpoint, now=timezone.now())
     messages.success(
         request,
-        "New link made. The old one now says it has been replaced: reprint your QR poster "
-        "and update the snippet on your website.",
+        gettext(
+            "New link made. The old one now says it has been replaced: reprint your QR poster "
+            "and update the snippet on your website."
+        ),
     )
     return redirect("surveys:touchpoint", code=touchpoint.code)
 
@@ -740,7 +749,7 @@ def held_release(request, code, invitation_code):
         invitation__interaction__touchpoint=touchpoint,
     )
     if services.response_release(response=response, member=request.member, now=timezone.now()):
-        messages.success(request, "Let through: it is routed like any other answer.")
+        messages.success(request, gettext("Let through: it is routed like any other answer."))
     return redirect("surveys:touchpoint", code=touchpoint.code)
 
 
@@ -827,7 +836,10 @@ def _bounce_clear(request):
     )
     customer = invitation.customer
     if services.customer_bounce_clear(customer=customer, member=request.member, now=timezone.now()):
-        messages.success(request, f"Cleared: surveys may go to {customer.email} again.")
+        messages.success(
+            request,
+            gettext("Cleared: surveys may go to %(email)s again.") % {"email": customer.email},
+        )
     return redirect("surveys:invitations")
 
 
@@ -861,10 +873,13 @@ def send_now(request):
             local = timezone.localtime(due, org.tz)
             messages.success(
                 request,
-                f"Scheduled: it's quiet hours, so it goes out at {local:%H:%M on %a %d %b}.",
+                gettext("Scheduled: it's quiet hours, so it goes out at %(when)s.")
+                % {"when": f"{local:%H:%M on %a %d %b}"},
             )
         else:
-            messages.success(request, f"Sending to {data['email']} within a minute.")
+            messages.success(
+                request, gettext("Sending to %(email)s within a minute.") % {"email": data["email"]}
+            )
         return redirect("surveys:invitations")
     status = 400 if request.method == "POST" else 200
     return render(request, "surveys/send_now.html", {"form": form}, status=status)
@@ -893,12 +908,23 @@ def csv_import(request):
         )
         created = sum(1 for _, was_new in recorded if was_new)
         skipped = len(checked) - len(good)
-        text = f"Imported {created} interaction{'s' if created != 1 else ''}"
-        if len(good) - created:
-            text += f"; {len(good) - created} were already recorded (same reference)"
+        again = len(good) - created
+        parts = [
+            ngettext("Imported %(n)s interaction", "Imported %(n)s interactions", created)
+            % {"n": created}
+        ]
+        if again:
+            parts.append(gettext("%(n)s were already recorded (same reference)") % {"n": again})
         if skipped:
-            text += f"; {skipped} row{'s' if skipped != 1 else ''} with errors were not imported"
-        messages.success(request, text + ".")
+            parts.append(
+                ngettext(
+                    "%(n)s row with errors was not imported",
+                    "%(n)s rows with errors were not imported",
+                    skipped,
+                )
+                % {"n": skipped}
+            )
+        messages.success(request, "; ".join(parts) + ".")
         return redirect("surveys:invitations")
     context = {
         "form": CsvUploadForm(initial={"content": content}),
