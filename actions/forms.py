@@ -2,7 +2,7 @@ from datetime import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership
 from accounts.text import text_storable
@@ -22,18 +22,18 @@ class CleanTextField(forms.CharField):
 
 class NoteForm(forms.Form):
     text = CleanTextField(
-        label="Note",
+        label=_("Note"),
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Only your team sees notes.",
+        help_text=_("Only your team sees notes."),
     )
 
 
 class ReassignForm(forms.Form):
     owner = forms.ModelChoiceField(
-        queryset=Membership.objects.none(), to_field_name="code", label="Give it to"
+        queryset=Membership.objects.none(), to_field_name="code", label=_("Give it to")
     )
-    reason = CleanTextField(label="Why (optional)", max_length=1000, required=False)
+    reason = CleanTextField(label=_("Why (optional)"), max_length=1000, required=False)
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,23 +43,25 @@ class ReassignForm(forms.Form):
 
 class DeadlineForm(forms.Form):
     due_at = forms.DateTimeField(
-        label="New deadline",
+        label=_("New deadline"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
     reason = CleanTextField(
-        label="Why it changes",
+        label=_("Why it changes"),
         max_length=1000,
-        help_text="A deadline is a promise: the reason stays in the history.",
+        help_text=_("A deadline is a promise: the reason stays in the history."),
     )
     customer_reason = CleanTextField(
-        label="What to tell the customer",
+        label=_("What to tell the customer"),
         max_length=300,
         required=False,
-        help_text="In words for the customer, e.g. “the part is on back order”. Their status "
-        "page shows it beside the new date.",
+        help_text=_(
+            "In words for the customer, e.g. “the part is on back order”. Their status "
+            "page shows it beside the new date."
+        ),
         error_messages={
-            "required": "Say why, in words for the customer: they were promised this date."
+            "required": _("Say why, in words for the customer: they were promised this date.")
         },
     )
 
@@ -82,7 +84,7 @@ class StatusForm(forms.Form):
 
 class TagsForm(forms.Form):
     tags = CleanTextField(
-        label="Tags", max_length=500, required=False, help_text="Separate tags with commas."
+        label=_("Tags"), max_length=500, required=False, help_text=_("Separate tags with commas.")
     )
 
     def names(self) -> list[str]:
@@ -94,23 +96,23 @@ class CloseForm(forms.Form):
         choices=[(s, s.label) for s in Action.CLOSED_STATUSES],
         widget=forms.RadioSelect,
         initial=Action.Status.DONE,
-        label="Outcome",
+        label=_("Outcome"),
     )
     resolution = CleanTextField(
-        label="What we did (or why not)",
+        label=_("What we did (or why not)"),
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="The customer will read this.",
-        error_messages={"required": "Say what you did (or why not): the customer will read it."},
+        help_text=_("The customer will read this."),
+        error_messages={"required": _("Say what you did (or why not): the customer will read it.")},
     )
     cause = forms.ModelChoiceField(
         queryset=Cause.objects.none(),
         to_field_name="code",
         required=False,
-        label="Why it happened",
-        empty_label="Choose…",
-        help_text="From your business's list of causes: the dashboard shows which come back.",
-        error_messages={"required": "Choose why it happened: the dashboard counts causes."},
+        label=_("Why it happened"),
+        empty_label=_("Choose…"),
+        help_text=_("From your business's list of causes: the dashboard shows which come back."),
+        error_messages={"required": _("Choose why it happened: the dashboard counts causes.")},
     )
 
     def __init__(self, *args, action: Action | None = None, **kwargs):
@@ -126,9 +128,9 @@ class CloseForm(forms.Form):
 
 
 class LoopMessageForm(forms.Form):
-    subject = CleanTextField(max_length=200)
+    subject = CleanTextField(label=_("Subject"), max_length=200)
     body = CleanTextField(
-        label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 10})
+        label=_("Message"), max_length=5000, widget=forms.Textarea(attrs={"rows": 10})
     )
 
 
@@ -136,14 +138,14 @@ class LateNoteForm(forms.Form):
     """A member's note to the customer about a moved deadline: edited, previewed, sent."""
 
     change = forms.IntegerField(widget=forms.HiddenInput)
-    subject = CleanTextField(max_length=200)
+    subject = CleanTextField(label=_("Subject"), max_length=200)
     body = CleanTextField(
-        label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 6})
+        label=_("Message"), max_length=5000, widget=forms.Textarea(attrs={"rows": 6})
     )
 
 
 class LinkForm(forms.Form):
-    target = forms.CharField(label="Same problem as", max_length=80)
+    target = forms.CharField(label=_("Same problem as"), max_length=80)
 
 
 class OutcomeForm(forms.Form):
@@ -158,13 +160,14 @@ class OutcomeForm(forms.Form):
 
 class RoutingRuleForm(forms.ModelForm):
     question_key = forms.TypedChoiceField(
-        label="Question", required=False, empty_value=None, coerce=str
+        label=_("Question"), required=False, empty_value=None, coerce=str
     )
-    name = CleanTextField(max_length=120, required=False)
+    name = CleanTextField(label=_("Name"), max_length=120, required=False)
     choice = CleanTextField(
+        label=_("Choice"),
         max_length=200,
         required=False,
-        help_text="For “a given choice”: the choice, as the customer sees it.",
+        help_text=_("For “a given choice”: the choice, as the customer sees it."),
     )
 
     class Meta:
@@ -185,15 +188,17 @@ class RoutingRuleForm(forms.ModelForm):
         ]
         widgets = {"members": forms.CheckboxSelectMultiple}
         help_texts = {
-            "threshold": "For ratings: 1 to 5; a rating at or below this opens an action.",
-            "members": "For “a named member” pick one; for round-robin, everyone who takes turns.",
+            "threshold": _("For ratings: 1 to 5; a rating at or below this opens an action."),
+            "members": _(
+                "For “a named member” pick one; for round-robin, everyone who takes turns."
+            ),
         }
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
         self.org = org
         self.fields["touchpoint"].queryset = Touchpoint.objects.filter(org=org)
-        self.fields["touchpoint"].empty_label = "Any touchpoint"
+        self.fields["touchpoint"].empty_label = _("Any touchpoint")
         members = self.fields["members"]
         members.queryset = Membership.objects.filter(org=org).select_related("user")
         members.label_from_instance = lambda m: m.display_name
@@ -202,7 +207,7 @@ class RoutingRuleForm(forms.ModelForm):
             .select_related("version__survey")
             .order_by("version__survey__name", "-version__number", "position")
         )
-        seen, choices = set(), [("", "Any question")]
+        seen, choices = set(), [("", _("Any question"))]
         for question in questions:
             if question.key not in seen:
                 seen.add(question.key)
@@ -218,23 +223,23 @@ class RoutingRuleForm(forms.ModelForm):
         condition, strategy = data.get("condition"), data.get("owner_strategy")
         members = data.get("members") or []
         if condition == Condition.NO_ON_QUESTION and not data.get("question_key"):
-            self.add_error("question_key", "Choose the question.")
+            self.add_error("question_key", _("Choose the question."))
         if condition == Condition.RATING_AT_MOST and not 1 <= (data.get("threshold") or 0) <= 5:
-            self.add_error("threshold", "Choose a rating from 1 to 5.")
+            self.add_error("threshold", _("Choose a rating from 1 to 5."))
         if condition == Condition.CHOICE_IS and not data.get("choice"):
-            self.add_error("choice", "Type the choice.")
+            self.add_error("choice", _("Type the choice."))
         if strategy == Strategy.MEMBER and len(members) != 1:
-            self.add_error("members", "Choose exactly one member.")
+            self.add_error("members", _("Choose exactly one member."))
         if strategy == Strategy.ROUND_ROBIN and len(members) < 2:
-            self.add_error("members", "Choose at least two members to take turns.")
+            self.add_error("members", _("Choose at least two members to take turns."))
         if not 1 <= (data.get("deadline_amount") or 0) <= 200:
-            self.add_error("deadline_amount", "Choose from 1 to 200.")
+            self.add_error("deadline_amount", _("Choose from 1 to 200."))
         return data
 
     def clean_question_key(self):
         value = self.cleaned_data.get("question_key")
-        if value and value not in {c for c, _ in self.fields["question_key"].choices}:
-            raise ValidationError("Choose one of your questions.")
+        if value and value not in {c for c, _label in self.fields["question_key"].choices}:
+            raise ValidationError(_("Choose one of your questions."))
         return value or None
 
 
@@ -242,7 +247,7 @@ class StillSortedForm(OutcomeForm):
     """ "Is it still sorted?": the follow-up's one question."""
 
     comment = CleanTextField(
-        label=gettext_lazy("What came back? (optional)"),
+        label=_("What came back? (optional)"),
         max_length=5000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -250,10 +255,10 @@ class StillSortedForm(OutcomeForm):
 
 
 class CauseForm(forms.Form):
-    name = CleanTextField(label="Cause", max_length=60)
+    name = CleanTextField(label=_("Cause"), max_length=60)
 
 
 class CauseEditForm(CauseForm):
     active = forms.BooleanField(
-        label="Offered when closing", required=False, help_text="Untick to retire it."
+        label=_("Offered when closing"), required=False, help_text=_("Untick to retire it.")
     )

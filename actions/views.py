@@ -8,6 +8,8 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import member_required, owner_required
@@ -57,7 +59,7 @@ def inbox(request):
         # The tab's count is already known: don't count tens of thousands of rows twice.
         paginator.count = counts[filters.tab]
     page = paginator.get_page(request.GET.get("page"))
-    labels = {"mine": "Mine", "team": "Team", "overdue": "Overdue", "done": "Done"}
+    labels = {"mine": _("Mine"), "team": _("Team"), "overdue": _("Overdue"), "done": _("Done")}
     context = {
         "org": member.org,
         "filters": filters,
@@ -152,7 +154,7 @@ def note(request, code):
             action=action, actor=request.member, text=d["text"], now=timezone.now()
         ),
         "note_form",
-        "Note added.",
+        _("Note added."),
     )
 
 
@@ -172,7 +174,7 @@ def reassign(request, code):
             now=timezone.now(),
         ),
         "reassign_form",
-        "Reassigned.",
+        _("Reassigned."),
     )
 
 
@@ -187,9 +189,9 @@ def deadline(request, code):
     form = forms.DeadlineForm(
         request.POST, org=request.member.org, reachable=action.customer_reachable
     )
-    done = "Deadline changed."
+    done = _("Deadline changed.")
     if action.customer_reachable:
-        done = "Deadline changed. Now tell the customer: the note is below, ready to edit."
+        done = _("Deadline changed. Now tell the customer: the note is below, ready to edit.")
     return _post_form(
         request,
         action,
@@ -216,7 +218,7 @@ def _late_note(request, action):
             pk=form.cleaned_data["change"], kind=ActionEvent.Kind.DEADLINE_CHANGED
         ).first()
         if change is None:
-            form.add_error(None, "Choose a deadline change of this action.")
+            form.add_error(None, _("Choose a deadline change of this action."))
     if form.is_valid() and request.POST.get("send"):
         try:
             with transaction.atomic():
@@ -232,9 +234,9 @@ def _late_note(request, action):
             form.add_error(None, str(error))
         else:
             if told:
-                messages.success(request, "Your note is on its way.")
+                messages.success(request, _("Your note is on its way."))
             else:  # a double submit or a retry: the first one already told them
-                messages.info(request, "The customer has already been told about this change.")
+                messages.info(request, _("The customer has already been told about this change."))
             return redirect(action)
     context = _detail_context(request, action, late_note_form=form)
     if form.is_valid():
@@ -274,7 +276,7 @@ def tags(request, code):
             action=action, actor=request.member, names=form.names(), now=timezone.now()
         ),
         "tags_form",
-        "Tags saved.",
+        _("Tags saved."),
     )
 
 
@@ -297,7 +299,7 @@ def close(request, code):
         except ActionError as error:
             form.add_error(None, str(error))
         else:
-            messages.success(request, "Closed. Now tell the customer what you did.")
+            messages.success(request, _("Closed. Now tell the customer what you did."))
             return redirect("actions:tell", code=action.code)
     context = _detail_context(request, action, close_form=form)
     return render(request, "actions/detail.html", context, status=400)
@@ -312,26 +314,26 @@ def link(request, code):
     form = forms.LinkForm(request.POST)
 
     def apply(data):
-        kind, _, ref = data["target"].partition(":")
+        kind, _colon, ref = data["target"].partition(":")
         if kind == "action":
             try:
                 other = Action.objects.get(org=org, code=uuid.UUID(ref))
             except (ValueError, Action.DoesNotExist):
-                raise ActionError("Choose one of your business's open actions.") from None
+                raise ActionError(_("Choose one of your business's open actions.")) from None
             services.action_merge(
                 action=action, actor=request.member, other=other, now=timezone.now()
             )
         elif kind == "response" and ref.isdigit():
             response = Response.objects.filter(org=org, pk=int(ref)).first()
             if response is None:
-                raise ActionError("Choose feedback of your business.")
+                raise ActionError(_("Choose feedback of your business."))
             services.action_link_response(
                 action=action, actor=request.member, response=response, now=timezone.now()
             )
         else:
-            raise ActionError("Choose what to link.")
+            raise ActionError(_("Choose what to link."))
 
-    return _post_form(request, action, form, apply, "link_form", "Linked.")
+    return _post_form(request, action, form, apply, "link_form", _("Linked."))
 
 
 @member_required
@@ -340,7 +342,7 @@ def tell(request, code):
     """The loop-closing message: prefilled, editable, previewed, then queued."""
     action = _get_action_for_member(request, code)
     if action.is_open:
-        messages.error(request, "Close the action first; then tell the customer what you did.")
+        messages.error(request, _("Close the action first; then tell the customer what you did."))
         return redirect(action)
     recipients = services.loop_recipients(action)
     subject, body = services.loop_message_draft(action=action, member=request.member)
@@ -359,11 +361,15 @@ def tell(request, code):
             if sent:
                 messages.success(
                     request,
-                    f"Your message is on its way to {len(sent)} "
-                    f"customer{'s' if len(sent) != 1 else ''}.",
+                    ngettext(
+                        "Your message is on its way to %(count)s customer.",
+                        "Your message is on its way to %(count)s customers.",
+                        len(sent),
+                    )
+                    % {"count": len(sent)},
                 )
             else:  # a double-click: the first click already told them
-                messages.info(request, "Every customer here has already been told.")
+                messages.info(request, _("Every customer here has already been told."))
             return redirect(action)
         preview = form.cleaned_data
     first = recipients[0] if recipients else None
@@ -422,7 +428,7 @@ def rule_edit(request, code=None):
     form = forms.RoutingRuleForm(request.POST or None, instance=rule, org=org)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Rule saved.")
+        messages.success(request, _("Rule saved."))
         return redirect("actions:rules")
     status_code = 400 if request.method == "POST" else 200
     return render(
@@ -446,10 +452,10 @@ def rule_toggle(request, code):
     rule = _get_rule_for_owner(request, code)
     wanted = request.POST.get("active")
     if wanted not in ("0", "1"):
-        messages.error(request, "Choose whether to switch the rule on or off.")
+        messages.error(request, _("Choose whether to switch the rule on or off."))
         return redirect("actions:rules")
     routing.routing_rule_set_active(rule=rule, active=wanted == "1")
-    messages.success(request, f"Rule {'switched on' if wanted == '1' else 'switched off'}.")
+    messages.success(request, _("Rule switched on.") if wanted == "1" else _("Rule switched off."))
     return redirect("actions:rules")
 
 
@@ -475,7 +481,7 @@ def causes(request):
         except ActionError as error:
             form.add_error("name", str(error))
         else:
-            messages.success(request, "Cause added.")
+            messages.success(request, _("Cause added."))
             return redirect("actions:causes")
     return _causes_page(request, form, status=400 if request.method == "POST" else 200)
 
@@ -508,7 +514,7 @@ def cause_edit(request, code):
         except ActionError as error:
             form.add_error("name", str(error))
         else:
-            messages.success(request, "Cause saved.")
+            messages.success(request, _("Cause saved."))
             return redirect("actions:causes")
     form.cause_code = cause.code
     return _causes_page(request, forms.CauseForm(), status=400, editing=form)
