@@ -4,6 +4,8 @@ import io
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.text import is_storable
 
@@ -23,10 +25,10 @@ def _check_storable(value: str) -> str:
 
 
 class SurveyCreateForm(forms.Form):
-    name = forms.CharField(max_length=120, initial="After your visit")
+    name = forms.CharField(label=_("Name"), max_length=120, initial=_("After your visit"))
     business = forms.ChoiceField(
-        label="Start from questions for",
-        choices=[("", "No template: start empty"), *business_kind_choices()],
+        label=_("Start from questions for"),
+        choices=[("", _("No template: start empty")), *business_kind_choices()],
         required=False,
     )
 
@@ -36,26 +38,27 @@ class SurveyCreateForm(forms.Form):
 
 class QuestionForm(forms.ModelForm):
     choices_text = forms.CharField(
-        label="Options (one per line)",
+        label=_("Options (one per line)"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="For single choice: two to six options.",
+        help_text=_("For single choice: two to six options."),
     )
 
     class Meta:
         model = Question
         fields = ["kind", "text", "low_label", "high_label"]
         labels = {
-            "text": "Question",
-            "low_label": "Label for 1 (rating)",
-            "high_label": "Label for 5 (rating)",
+            "kind": _("Kind"),
+            "text": _("Question"),
+            "low_label": _("Label for 1 (rating)"),
+            "high_label": _("Label for 5 (rating)"),
         }
 
     # The fields each language repeats, with their limits (the default's).
     TRANSLATED = (
-        ("text", "Question", 200),
-        ("low_label", "Label for 1 (rating)", 40),
-        ("high_label", "Label for 5 (rating)", 40),
+        ("text", _("Question"), 200),
+        ("low_label", _("Label for 1 (rating)"), 40),
+        ("high_label", _("Label for 5 (rating)"), 40),
     )
 
     def __init__(self, *args, languages=(), **kwargs):
@@ -70,13 +73,15 @@ class QuestionForm(forms.ModelForm):
             own = written.get(code) or {}
             for field, label, limit in self.TRANSLATED:
                 self.fields[f"{code}_{field}"] = forms.CharField(
-                    label=f"{label} ({name})",
+                    # Translators: a question form's field, then the language it is written in.
+                    label=gettext("%(label)s (%(language)s)") % {"label": label, "language": name},
                     max_length=limit,
                     required=False,
                     initial=own.get(field, ""),
                 )
             self.fields[f"{code}_choices_text"] = forms.CharField(
-                label=f"Options, one per line in the same order ({name})",
+                label=gettext("Options, one per line in the same order (%(language)s)")
+                % {"language": name},
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 3}),
                 initial="\n".join(own.get("choices") or []),
@@ -106,9 +111,9 @@ class QuestionForm(forms.ModelForm):
         options = [o for o in options if o]
         if data.get("kind") == Question.Kind.CHOICE:
             if not 2 <= len(options) <= 6:
-                self.add_error("choices_text", "Give two to six options, one per line.")
+                self.add_error("choices_text", gettext("Give two to six options, one per line."))
             elif any(len(o) > 200 for o in options):
-                self.add_error("choices_text", "Keep each option under 200 characters.")
+                self.add_error("choices_text", gettext("Keep each option under 200 characters."))
         data["choices"] = options if data.get("kind") == Question.Kind.CHOICE else []
         data["translations"] = self._translations(data)
         return data
@@ -132,10 +137,11 @@ class QuestionForm(forms.ModelForm):
             if any(lines) and data.get("kind") == Question.Kind.CHOICE:
                 if len(lines) > len(data.get("choices") or []):
                     self.add_error(
-                        name, "Give at most one line per option, in the same order as above."
+                        name,
+                        gettext("Give at most one line per option, in the same order as above."),
                     )
                 elif any(len(line) > 200 or not is_storable(line) for line in lines):
-                    self.add_error(name, "Keep each option under 200 characters.")
+                    self.add_error(name, gettext("Keep each option under 200 characters."))
                 else:
                     own["choices"] = lines
             if own:
@@ -155,14 +161,14 @@ class QuestionForm(forms.ModelForm):
 
 
 class SurveySettingsForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(label=_("Name"), max_length=120)
     free_text_prompt = forms.CharField(
         max_length=200,
         required=False,
-        label="Free-text box prompt",
-        help_text="Leave empty for no free-text box.",
+        label=_("Free-text box prompt"),
+        help_text=_("Leave empty for no free-text box."),
     )
-    active = forms.BooleanField(required=False, label="Active (invitations are sent)")
+    active = forms.BooleanField(required=False, label=_("Active (invitations are sent)"))
 
     def __init__(self, *args, languages=(), **kwargs):
         """``languages``: (code, name) pairs the prompt may be written in besides the default."""
@@ -172,8 +178,8 @@ class SurveySettingsForm(forms.Form):
             self.fields[f"prompt_{code}"] = forms.CharField(
                 max_length=200,
                 required=False,
-                label=f"Free-text box prompt ({name})",
-                help_text="Optional: empty shows the default prompt.",
+                label=gettext("Free-text box prompt (%(language)s)") % {"language": name},
+                help_text=gettext("Optional: empty shows the default prompt."),
             )
 
     def clean(self):
@@ -203,9 +209,20 @@ class TouchpointForm(forms.ModelForm):
             "stay_fixed_weeks",
         ]
         labels = {
-            "send_delay_minutes": "Send after (minutes)",
-            "slug": "Slug (used by the API)",
-            "stay_fixed_weeks": "Ask whether it stayed fixed after (weeks)",
+            "name": _("Name"),
+            "slug": _("Slug (used by the API)"),
+            "survey": _("Survey"),
+            "send_delay_minutes": _("Send after (minutes)"),
+            "default_owner": _("Default owner"),
+            "active": _("Active"),
+            "stay_fixed_weeks": _("Ask whether it stayed fixed after (weeks)"),
+        }
+        # The model's help text, here so that it is marked for translation.
+        help_texts = {
+            "stay_fixed_weeks": _(
+                "Weeks after a customer says a fix sorted it out, ask them once whether it is "
+                "still sorted. 0 never asks."
+            ),
         }
 
     def __init__(self, *args, org, **kwargs):
@@ -225,40 +242,43 @@ class TouchpointForm(forms.ModelForm):
         if self.instance.pk:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():
-            raise ValidationError("Another touchpoint already uses this slug.")
+            raise ValidationError(gettext("Another touchpoint already uses this slug."))
         return slug
 
     def clean_send_delay_minutes(self):
         value = self.cleaned_data["send_delay_minutes"]
         if value > 60 * 24 * 14:
-            raise ValidationError("At most two weeks: ask while it's fresh.")
+            raise ValidationError(gettext("At most two weeks: ask while it's fresh."))
         return value
 
     def clean_stay_fixed_weeks(self):
         # Empty is off, like 0 (pages and API clients that predate the field send nothing).
         value = self.cleaned_data["stay_fixed_weeks"] or 0
         if value > 26:
-            raise ValidationError("At most 26 weeks: after that nobody remembers the fix.")
+            raise ValidationError(gettext("At most 26 weeks: after that nobody remembers the fix."))
         return value
 
 
 class SendNowForm(forms.Form):
-    email = forms.EmailField(label="Customer's email")
-    name = forms.CharField(label="Customer's name", max_length=150, required=False)
-    touchpoint = forms.ModelChoiceField(queryset=Touchpoint.objects.none(), empty_label=None)
+    email = forms.EmailField(label=_("Customer's email"))
+    name = forms.CharField(label=_("Customer's name"), max_length=150, required=False)
+    touchpoint = forms.ModelChoiceField(
+        queryset=Touchpoint.objects.none(), empty_label=None, label=_("Touchpoint")
+    )
     staff = forms.ModelChoiceField(
-        queryset=None, required=False, label="Served by", empty_label="Nobody in particular"
+        queryset=None, required=False, label=_("Served by"), empty_label=_("Nobody in particular")
     )
     locale = forms.ChoiceField(
-        label="Customer's language",
+        label=_("Customer's language"),
         required=False,
-        help_text="Their survey, emails and pages are in it. Leave it to use the business's.",
+        help_text=_("Their survey, emails and pages are in it. Leave it to use the business's."),
     )
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
         default = dict(settings.LANGUAGES).get(org.default_language, org.default_language)
-        self.fields["locale"].choices = [("", f"The business's ({default})"), *settings.LANGUAGES]
+        business = gettext("The business's (%(language)s)") % {"language": default}
+        self.fields["locale"].choices = [("", business), *settings.LANGUAGES]
         self.fields["touchpoint"].queryset = Touchpoint.objects.for_org(org).filter(active=True)
         self.fields["staff"].queryset = org.memberships.select_related("user")
         self.fields["staff"].label_from_instance = lambda m: m.display_name
@@ -272,11 +292,14 @@ class SendNowForm(forms.Form):
 
 class CsvUploadForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
+        label=_("CSV file"),
         required=False,
-        help_text="Columns: email, name, touchpoint, staff, occurred_at, reference, locale (the "
-        "customer's language, like fr). A header row is required; only email and touchpoint "
-        "must be filled.",
+        # Translators: the column names are what the importer reads: keep them in English.
+        help_text=_(
+            "Columns: email, name, touchpoint, staff, occurred_at, reference, locale (the "
+            "customer's language, like fr). A header row is required; only email and "
+            "touchpoint must be filled."
+        ),
     )
     content = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -285,16 +308,20 @@ class CsvUploadForm(forms.Form):
         upload = data.get("file")
         if upload:
             if upload.size > CSV_MAX_BYTES:
-                raise ValidationError("That file is over 1 MB; split it into smaller files.")
+                raise ValidationError(
+                    gettext("That file is over 1 MB; split it into smaller files.")
+                )
             raw = upload.read()
             try:
                 data["content"] = raw.decode("utf-8-sig")
             except UnicodeDecodeError:
-                raise ValidationError("Save the file as UTF-8 CSV and upload it again.") from None
+                raise ValidationError(
+                    gettext("Save the file as UTF-8 CSV and upload it again.")
+                ) from None
         if not data.get("content"):
-            raise ValidationError("Choose a CSV file to upload.")
+            raise ValidationError(gettext("Choose a CSV file to upload."))
         if len(data["content"]) > CSV_MAX_BYTES:
-            raise ValidationError("That file is over 1 MB; split it into smaller files.")
+            raise ValidationError(gettext("That file is over 1 MB; split it into smaller files."))
         return data
 
 
@@ -303,16 +330,23 @@ def csv_rows(content: str) -> tuple[list[dict], str]:
     reader = csv.DictReader(io.StringIO(content))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header or "touchpoint" not in header:
-        return [], "The first row must name the columns, with at least email and touchpoint."
+        # Translators: "email" and "touchpoint" are column names: keep them in English.
+        return [], gettext(
+            "The first row must name the columns, with at least email and touchpoint."
+        )
     reader.fieldnames = header
     rows = []
     try:
         for row in reader:
             if len(rows) >= CSV_MAX_ROWS:
-                return [], f"At most {CSV_MAX_ROWS} rows per file; split it."
+                return [], ngettext(
+                    "At most %(count)s row per file; split it.",
+                    "At most %(count)s rows per file; split it.",
+                    CSV_MAX_ROWS,
+                ) % {"count": CSV_MAX_ROWS}
             rows.append({k: (row.get(k) or "").strip() for k in CSV_COLUMNS})
     except csv.Error as exc:
-        return [], f"This isn't a CSV file we can read ({exc})."
+        return [], gettext("This isn't a CSV file we can read (%(error)s).") % {"error": exc}
     return rows, ""
 
 
