@@ -65,6 +65,7 @@ CUSTOMER_TEMPLATES = frozenset(
         "survey-reminder",
         "loop-message",
         "late-note",
+        "public-confirm",
         "public-confirmed",
         "followup",
         "review-offer",
@@ -116,15 +117,22 @@ def email_build(
 ) -> OutgoingEmail:
     """Render an email into an unsaved outbox row. Raises whatever rendering raises.
 
-    It is written in ``language``; without one, a customer's email (``CUSTOMER_TEMPLATES``,
-    whose context has the ``customer``) is in that customer's language as ``org`` resolves
-    it, anything else in the language active now. Its ``Content-Language`` header says which.
+    It is written in ``language``; without one, a customer's email (``CUSTOMER_TEMPLATES``)
+    is in that customer's language as ``org`` resolves it (a visitor's, with no ``customer``,
+    in the language active now), and any other email in ``LANGUAGE_CODE``. Its
+    ``Content-Language`` header says which.
     """
     if language is None:
         customer = context.get("customer")
-        if template in CUSTOMER_TEMPLATES and org is not None and hasattr(customer, "locale"):
+        if template not in CUSTOMER_TEMPLATES:
+            # Staff and owners read Heard in LANGUAGE_CODE, whichever page set the email off
+            # (a French customer's answer that reaches a daily cap must not half-translate
+            # the owners' notice).
+            language = settings.LANGUAGE_CODE
+        elif org is not None and hasattr(customer, "locale"):
             language = org.language_for(customer.locale)
         else:
+            # A visitor who is not a customer yet (public-confirm): the page they were on.
             language = translation.get_language() or settings.LANGUAGE_CODE
     with translation.override(language):
         subject, text, html = render_email(template, {"org": org, "language": language, **context})

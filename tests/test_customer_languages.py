@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from accounts.mail import email_build
 from accounts.models import OutgoingEmail
 from actions.followups import follow_ups_send_due
 from actions.models import Action, LoopMessage
@@ -164,3 +166,29 @@ def test_a_tampered_answer_is_refused_in_the_customers_language(client, org, own
     assert answer.json()["error"] == expected.get(question.kind, "Elija una de las opciones.")
     answer = client.post(url, {"q": "no-such-question", "a": "yes"}, **fetch)
     assert answer.json()["error"] == "Esa pregunta no forma parte de esta encuesta."
+
+
+def test_a_staff_email_set_off_by_a_customers_page_stays_english(org, owner):
+    touchpoint = make_touchpoint(org, default_owner=owner)
+    context = {"touchpoint": touchpoint, "cap": 50, "page": "https://heard.example/t/"}
+    with translation.override("fr"):
+        notice = email_build(
+            key="cap",
+            kind="public-cap",
+            to="a@b.example",
+            template="public-cap",
+            org=org,
+            context=context,
+        )
+        confirm = email_build(
+            key="confirm",
+            kind="public-confirm",
+            to="c@d.example",
+            template="public-confirm",
+            org=org,
+            context={"confirm_url": "https://heard.example/h/x/", "days": 7},
+        )
+    assert notice.body_text.startswith("Hello,")
+    assert notice.headers["Content-Language"] == settings.LANGUAGE_CODE
+    # The visitor's own confirmation is in the page's language.
+    assert confirm.headers["Content-Language"] == "fr"
