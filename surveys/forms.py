@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.text import is_storable
 
+from . import wording
 from .ingest import UNSTORABLE
 from .library import business_kind_choices
 from .models import MAX_TEXT, Answer, Question, Survey, Touchpoint
@@ -370,7 +371,7 @@ class SurveyAnswerForm:
             raw = self.data.get(f"q-{question.key}", "")
             if raw == "":
                 continue
-            error = _text_problem(raw)
+            error = wording.text_problem(raw, MAX_TEXT)
             if error:
                 self.errors[str(question.key)] = error
                 continue
@@ -379,19 +380,8 @@ class SurveyAnswerForm:
             except ValidationError as exc:
                 self.errors[str(question.key)] = exc.messages[0]
         self.verbatim = self.data.get("verbatim", "")
-        error = _text_problem(self.verbatim)
+        error = wording.text_problem(self.verbatim, MAX_TEXT)
         if error:
             self.errors["verbatim"] = error
         self.consent = self.data.get("consent") == "yes"
         return not self.errors
-
-
-def _text_problem(text: str) -> str:
-    if len(text) > MAX_TEXT:
-        return (
-            f"That's {len(text):,} characters; the limit is {MAX_TEXT:,}. "
-            "Please shorten it a little so we can keep every word."
-        )
-    if not is_storable(text):
-        return "Your text contains a character we can't store (a null character); remove it."
-    return ""

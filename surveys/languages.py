@@ -43,11 +43,6 @@ def shown(text: str) -> str:
     return gettext(text) if text else ""
 
 
-def position(number: int, total: int) -> str:
-    """Where a question sits in the survey ("2 of 5"), in the active language."""
-    return gettext("%(number)s of %(total)s") % {"number": number, "total": total}
-
-
 def supported(tag: str | None) -> str | None:
     """The shipped language for a BCP 47 tag ("fr-CA" is "fr", "FR" is "fr"), or None."""
     tag = (tag or "").strip().replace("_", "-").lower()

@@ -7,9 +7,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext
 
 from accounts.models import InboundAddress, Membership, Organisation
+
+from . import wording
 
 MAX_QUESTIONS = 5
 MAX_TEXT = 5000
@@ -618,7 +620,7 @@ class Answer(models.Model):
             return {**blank, "text": raw or ""}
         raw = (raw or "").strip()
         if raw not in {value for _label, value in question.one_click_options()}:
-            raise ValidationError(_CHOOSE.get(question.kind, _CHOOSE_ONE))
+            raise ValidationError(wording.CHOOSE.get(question.kind, wording.CHOOSE_ONE))
         if question.kind == kinds.YES_NO:
             return {**blank, "yes_no": raw == "yes"}
         if question.kind == kinds.RATING:
@@ -666,15 +668,6 @@ class Answer(models.Model):
     @property
     def is_negative(self) -> bool:
         return self.is_no or self.rating_at_most(NEGATIVE_RATING)
-
-
-# What a customer is told when a tampered form or link sends a value the question doesn't offer.
-_CHOOSE = {
-    Question.Kind.YES_NO: gettext_lazy("Choose yes or no."),
-    Question.Kind.RATING: gettext_lazy("Choose a number from 1 to 5."),
-}
-_CHOOSE_ONE = gettext_lazy("Choose one of the options.")
-NOT_IN_SURVEY = gettext_lazy("That question isn't part of this survey.")
 
 
 class Suppression(models.Model):

@@ -27,7 +27,7 @@ from accounts.mail import render_email
 from accounts.models import InboundEvent, OutgoingEmail
 from accounts.text import is_storable
 
-from . import inbound, languages, public, queries, sending, services, tokens
+from . import inbound, languages, public, queries, sending, services, tokens, wording
 from .forms import (
     CsvUploadForm,
     QuestionForm,
@@ -43,7 +43,6 @@ from .library import LIBRARY, template_question
 from .models import (
     MAX_QUESTIONS,
     MAX_TEXT,
-    NOT_IN_SURVEY,
     Answer,
     Customer,
     HearBack,
@@ -98,7 +97,7 @@ def _page_items(questions, answers, posted=None, errors=None, picked=None):
         items.append(
             {
                 "key": key,
-                "position": languages.position(number, total),
+                "position": wording.position(number, total),
                 "text": shown["text"],
                 "kind": question.kind,
                 "is_text": question.kind == Question.Kind.TEXT,
@@ -164,7 +163,7 @@ def _survey_context(invitation, questions, answers, **extra):
         "verbatim": response.verbatim if response else "",
         "consent": response.consent_to_quote if response else False,
         "max_text": MAX_TEXT,
-        "max_text_label": f"{MAX_TEXT:,}",
+        "max_text_label": wording.count(MAX_TEXT),
         **urls,
         **extra,
     }
@@ -202,7 +201,7 @@ def _save_one_answer(request, invitation, questions, answers):
     question = next((q for q in questions if str(q.key) == key), None)
     error = ""
     if question is None:
-        error = str(NOT_IN_SURVEY)
+        error = str(wording.NOT_IN_SURVEY)
     else:
         try:
             fields = Answer.fields_for(question, raw)
@@ -1029,14 +1028,14 @@ def _hear_back_fields(data) -> tuple[str, str, dict]:
     email = data.get("email", "").strip().lower()
     errors = {}
     if name and not is_storable(name):
-        errors["name"] = "Your name contains a character we can't store; remove it."
+        errors["name"] = str(wording.NAME_UNSTORABLE)
     if email:
         try:
             if len(email) > 254:  # the longest address mail can carry (RFC 5321)
                 raise ValidationError("too long")
             validate_email(email)
         except ValidationError:
-            errors["email"] = "That doesn't look like an email address. Leave it empty if you like."
+            errors["email"] = str(wording.EMAIL_SHAPE)
     return name, email, errors
 
 
@@ -1065,7 +1064,7 @@ def public_page(request, code):
         "stamp": public.form_stamp(touchpoint=touchpoint, now=now),
         "honeypot": public.HONEYPOT,
         "max_text": MAX_TEXT,
-        "max_text_label": f"{MAX_TEXT:,}",
+        "max_text_label": wording.count(MAX_TEXT),
     }
     if request.method != "POST":
         context["items"] = _page_items(questions, {})

@@ -2,6 +2,7 @@
 sorted?" follow-up, the review offer, the business's public privacy page and the printed QR
 poster; and the staff screens' chrome is marked but stays English."""
 
+import html
 import re
 from datetime import timedelta
 
@@ -17,7 +18,8 @@ from actions.models import Action, LoopMessage
 from actions.reviews import review_offers_send_due
 from actions.routing import response_route
 from actions.services import action_close, loop_message_send, loop_outcome_record
-from surveys.models import Customer
+from surveys import public
+from surveys.models import MAX_TEXT, Customer
 from tests.factories import make_customer, make_invitation, make_response, make_touchpoint
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +194,22 @@ def test_a_staff_email_set_off_by_a_customers_page_stays_english(org, owner):
     assert notice.headers["Content-Language"] == settings.LANGUAGE_CODE
     # The visitor's own confirmation is in the page's language.
     assert confirm.headers["Content-Language"] == "fr"
+
+
+def test_the_public_page_refuses_in_the_visitors_language_with_its_numbers(client, org, owner):
+    touchpoint = make_touchpoint(org, default_owner=owner)
+    stamp = public.form_stamp(touchpoint=touchpoint, now=timezone.now() - timedelta(seconds=30))
+    url = f"/t/{touchpoint.public_code}/"
+    too_long = "a" * (MAX_TEXT + 1)
+    page = client.post(
+        url,
+        {"stamp": stamp, "verbatim": too_long, "email": "not an address"},
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+    assert page.status_code == 400
+    text = html.unescape(page.content.decode())
+    assert "Das sieht nicht wie eine E-Mail-Adresse aus." in text
+    # The counts are written the German way.
+    limit = f"{MAX_TEXT:,}".replace(",", ".")
+    assert f"Das sind {f'{MAX_TEXT + 1:,}'.replace(',', '.')} Zeichen" in text
+    assert f"die Grenze liegt bei {limit}." in text

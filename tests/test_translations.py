@@ -79,6 +79,7 @@ CUSTOMER_MODULES = [
     "surveys/languages.py",
     "surveys/library.py",
     "surveys/models.py",
+    "surveys/wording.py",
     "feedback/stats.py",
 ]
 KEYWORDS = {
