@@ -78,7 +78,6 @@ CUSTOMER_TEMPLATES = [
 CUSTOMER_MODULES = [
     "surveys/languages.py",
     "surveys/library.py",
-    "surveys/models.py",
     "surveys/wording.py",
     "feedback/stats.py",
 ]
