@@ -105,6 +105,7 @@ def _detail_context(request, action, **forms_in_play) -> dict:
         "deadline_form": forms.DeadlineForm(org=org, reachable=action.customer_reachable),
         "late_note_form": late_note_form,
         "late_recipients": services.late_note_recipients(action) if late_change else [],
+        **(_draft_language_context(action) if late_change else {}),
         "tags_form": forms.TagsForm(initial={"tags": ", ".join(t.name for t in action.tags.all())}),
         "close_form": forms.CloseForm(action=action),
         "link_form": forms.LinkForm(),
@@ -336,6 +337,12 @@ def link(request, code):
     return _post_form(request, action, form, apply, "link_form", _("Linked."))
 
 
+def _draft_language_context(action) -> dict:
+    code = services.draft_language(action)
+    info = translation.get_language_info(code)
+    return {"draft_language": info["name"], "draft_code": code, "draft_bidi": info["bidi"]}
+
+
 @member_required
 @require_http_methods(["GET", "POST"])
 def tell(request, code):
@@ -383,10 +390,9 @@ def tell(request, code):
             "recipients": recipients,
             "first": first,
             "sender": request.member,
-            # The draft is in the customer's language: say which, since staff may not read it.
-            "draft_language": translation.get_language_info(services.draft_language(action))[
-                "name"
-            ],
+            # The draft is in the customer's language: say which, since staff may not read it,
+            # and preview the email's own words in it.
+            **_draft_language_context(action),
         },
         status=400 if request.method == "POST" and not form.is_valid() else 200,
     )

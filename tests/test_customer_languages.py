@@ -213,3 +213,25 @@ def test_the_public_page_refuses_in_the_visitors_language_with_its_numbers(clien
     limit = f"{MAX_TEXT:,}".replace(",", ".")
     assert f"Das sind {f'{MAX_TEXT + 1:,}'.replace(',', '.')} Zeichen" in text
     assert f"die Grenze liegt bei {limit}." in text
+
+
+def test_the_composer_previews_the_email_in_the_customers_language(owner_client, owner, org):
+    touchpoint = make_touchpoint(org, default_owner=owner)
+    customer = make_customer(org, name="Amira Haddad")
+    Customer.objects.filter(pk=customer.pk).update(locale="ar")
+    response = make_response(
+        make_invitation(touchpoint, customer=customer), answers={0: False}, verbatim="لا يوجد"
+    )
+    now = timezone.now()
+    action = response_route(response_id=response.pk, now=now)
+    action_close(action=action, actor=owner, status=Action.Status.DONE, resolution="تم.", now=now)
+    page = owner_client.post(
+        f"/actions/{action.code}/tell/",
+        {"subject": "طلبك", "body": "طلبنا المزيد.", "preview": "1"},
+    ).content.decode()
+    preview = page[page.index('class="message-preview"') :]
+    assert 'lang="ar" dir="rtl"' in preview[:120]
+    assert "مرحبًا Amira،" in preview and "هل حلّ هذا المشكلة؟" in preview
+    assert "Did this sort it out?" not in preview
+    # The staff screen around it stays English.
+    assert "Drafted in Arabic" in page
