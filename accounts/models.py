@@ -17,10 +17,11 @@ from django.db.models import Q
 from django.utils import translation
 from django.utils.crypto import salted_hmac
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy
 
-HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6f5c.")
+HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", gettext_lazy("Use a colour like #1f6f5c."))
 # Links Heard hands to customers must not downgrade them to plain http.
-HTTPS_URL = URLValidator(schemes=["https"], message="Use an https:// address.")
+HTTPS_URL = URLValidator(schemes=["https"], message=gettext_lazy("Use an https:// address."))
 TIMEZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
 
 
@@ -68,7 +69,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=150, blank=True)
-    is_staff = models.BooleanField(default=False, help_text="Can log in to the Django admin.")
+    is_staff = models.BooleanField(
+        default=False, help_text=gettext_lazy("Can log in to the Django admin.")
+    )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=now)
 
@@ -115,7 +118,8 @@ class Organisation(models.Model):
     quiet_ends = models.TimeField(default=time(8, 0))
     fatigue_days = models.PositiveSmallIntegerField(default=30)
     survey_reminder_days = models.PositiveSmallIntegerField(
-        default=3, help_text="Days before one reminder to unanswered surveys; 0 turns it off."
+        default=3,
+        help_text=gettext_lazy("Days before one reminder to unanswered surveys; 0 turns it off."),
     )
     invitation_expiry_days = models.PositiveSmallIntegerField(default=30)
     wall_enabled = models.BooleanField(default=False)
@@ -125,26 +129,34 @@ class Organisation(models.Model):
         max_length=500,
         blank=True,
         validators=[HTTPS_URL],
-        help_text="Offered to every customer once their feedback has been answered, whatever "
-        "they said: asking only happy customers is against review sites' rules.",
+        help_text=gettext_lazy(
+            "Offered to every customer once their feedback has been answered, whatever "
+            "they said: asking only happy customers is against review sites' rules."
+        ),
     )
     require_mfa = models.BooleanField(
         default=False,
-        help_text="Every member must set up two-factor authentication before anything else.",
+        help_text=gettext_lazy(
+            "Every member must set up two-factor authentication before anything else."
+        ),
     )
     # The language of customers whose own Heard doesn't know or doesn't ship (settings.LANGUAGES;
     # no choices here, so shipping a new language needs no migration).
     default_language = models.CharField(
         max_length=8,
         default="en",
-        help_text="Customers whose language we don't know or don't have get their surveys, "
-        "emails and pages in this one.",
+        help_text=gettext_lazy(
+            "Customers whose language we don't know or don't have get their surveys, "
+            "emails and pages in this one."
+        ),
     )
     # Customers with no interaction for this long are anonymised by the daily retention sweep
     # (feedback.privacy), with the same rules as an erasure; the privacy page says so.
     retention_months = models.PositiveSmallIntegerField(
         default=24,
-        help_text="Customers with no interaction for this many months are anonymised.",
+        help_text=gettext_lazy(
+            "Customers with no interaction for this many months are anonymised."
+        ),
     )
     created_at = models.DateTimeField(default=now)
 
@@ -190,8 +202,8 @@ class Membership(models.Model):
     """A user's place in one organisation. A user belongs to at most one business."""
 
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        STAFF = "staff", "Staff"
+        OWNER = "owner", gettext_lazy("Owner")
+        STAFF = "staff", gettext_lazy("Staff")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="memberships")
@@ -285,15 +297,17 @@ class ApiToken(models.Model):
     PREFIX = "heard_"
 
     class Scope(models.TextChoices):
-        INGEST = "ingest", "Send interactions"
-        READ = "read", "Read responses, actions and customers"
-        WEBHOOKS = "webhooks", "Subscribe and unsubscribe webhooks"
-        PRIVACY = "privacy", "Export and erase a customer's data"
+        INGEST = "ingest", gettext_lazy("Send interactions")
+        READ = "read", gettext_lazy("Read responses, actions and customers")
+        WEBHOOKS = "webhooks", gettext_lazy("Subscribe and unsubscribe webhooks")
+        PRIVACY = "privacy", gettext_lazy("Export and erase a customer's data")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=80)
-    hint = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    hint = models.CharField(
+        max_length=16, help_text=gettext_lazy("The first characters, to recognise it.")
+    )
     token_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(Membership, models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=now)
@@ -473,10 +487,10 @@ class InboundAddress(models.Model):
     """
 
     class Purpose(models.TextChoices):
-        REPLY_INVITATION = "reply_invitation", "Reply to an invitation"
-        REPLY_ACTION = "reply_action", "Reply to an action"
-        BOUNCE = "bounce", "Bounces of one email"
-        INTAKE = "intake", "Intake"
+        REPLY_INVITATION = "reply_invitation", gettext_lazy("Reply to an invitation")
+        REPLY_ACTION = "reply_action", gettext_lazy("Reply to an action")
+        BOUNCE = "bounce", gettext_lazy("Bounces of one email")
+        INTAKE = "intake", gettext_lazy("Intake")
 
     PREFIXES = {
         Purpose.REPLY_INVITATION: "r",
@@ -577,16 +591,16 @@ class InboundEvent(models.Model):
     """
 
     class Kind(models.TextChoices):
-        DELIVERED = "delivered", "Delivered"
-        BOUNCED = "bounced", "Bounced"
-        DEFERRED = "deferred", "Deferred"
-        COMPLAINED = "complained", "Complained"
-        REJECTED = "rejected", "Rejected"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-        REPLY = "reply", "Reply"
-        AUTO_REPLY = "auto_reply", "Automatic reply"
-        INTAKE = "intake", "Intake"
-        UNKNOWN = "unknown", "Unknown"
+        DELIVERED = "delivered", gettext_lazy("Delivered")
+        BOUNCED = "bounced", gettext_lazy("Bounced")
+        DEFERRED = "deferred", gettext_lazy("Deferred")
+        COMPLAINED = "complained", gettext_lazy("Complained")
+        REJECTED = "rejected", gettext_lazy("Rejected")
+        UNSUBSCRIBED = "unsubscribed", gettext_lazy("Unsubscribed")
+        REPLY = "reply", gettext_lazy("Reply")
+        AUTO_REPLY = "auto_reply", gettext_lazy("Automatic reply")
+        INTAKE = "intake", gettext_lazy("Intake")
+        UNKNOWN = "unknown", gettext_lazy("Unknown")
 
     org = models.ForeignKey(
         Organisation, models.CASCADE, null=True, blank=True, related_name="inbound_events"
@@ -648,18 +662,21 @@ class OrgEvent(models.Model):
     """
 
     class Type(models.TextChoices):
-        RESPONSE_CREATED = "response.created", "A customer answered a survey"
-        ACTION_CREATED = "action.created", "An action was opened"
-        ACTION_REASSIGNED = "action.reassigned", "An action was reassigned"
-        ACTION_OVERDUE = "action.overdue", "An action is overdue"
-        ACTION_CLOSED = "action.closed", "An action was closed"
-        LOOP_SENT = "loop.sent", "The customer was told what was done"
-        LOOP_ANSWERED = "loop.answered", "The customer answered “Did this sort it out?”"
-        CUSTOMER_REPLIED = "customer.replied", "A customer replied by email"
-        WALL_PUBLISHED = "wall.published", "A quote was published on the wall"
-        WALL_UNPUBLISHED = "wall.unpublished", "A quote was taken off the wall"
+        RESPONSE_CREATED = "response.created", gettext_lazy("A customer answered a survey")
+        ACTION_CREATED = "action.created", gettext_lazy("An action was opened")
+        ACTION_REASSIGNED = "action.reassigned", gettext_lazy("An action was reassigned")
+        ACTION_OVERDUE = "action.overdue", gettext_lazy("An action is overdue")
+        ACTION_CLOSED = "action.closed", gettext_lazy("An action was closed")
+        LOOP_SENT = "loop.sent", gettext_lazy("The customer was told what was done")
+        LOOP_ANSWERED = (
+            "loop.answered",
+            gettext_lazy("The customer answered “Did this sort it out?”"),
+        )
+        CUSTOMER_REPLIED = "customer.replied", gettext_lazy("A customer replied by email")
+        WALL_PUBLISHED = "wall.published", gettext_lazy("A quote was published on the wall")
+        WALL_UNPUBLISHED = "wall.unpublished", gettext_lazy("A quote was taken off the wall")
         # Only ever delivered to the one endpoint whose "Send a test event" made it.
-        TEST = "webhook.test", "A test event"
+        TEST = "webhook.test", gettext_lazy("A test event")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="org_events")
@@ -710,7 +727,8 @@ class WebhookEndpoint(models.Model):
     Webhooks specification) or a Slack, Microsoft Teams or Google Chat incoming webhook."""
 
     class Kind(models.TextChoices):
-        WEBHOOK = "webhook", "Webhook"
+        # The chat services' own names stay as they are in every language.
+        WEBHOOK = "webhook", gettext_lazy("Webhook")
         SLACK = "slack", "Slack"
         TEAMS = "teams", "Microsoft Teams"
         GOOGLE_CHAT = "google_chat", "Google Chat"
@@ -816,9 +834,9 @@ class WebhookDelivery(models.Model):
     """
 
     class Kind(models.TextChoices):
-        EVENT = "event", "Event"
-        TEST = "test", "Test"
-        REPLAY = "replay", "Replay"
+        EVENT = "event", gettext_lazy("Event")
+        TEST = "test", gettext_lazy("Test")
+        REPLAY = "replay", gettext_lazy("Replay")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="webhook_deliveries")
@@ -921,10 +939,10 @@ class AccessRecord(models.Model):
     """
 
     class Kind(models.TextChoices):
-        EXPORT = "export", "Exported a customer's data"
-        ERASE = "erase", "Erased a customer"
-        CSV_DOWNLOAD = "csv_download", "Downloaded a CSV"
-        CUSTOMER_SEARCH = "customer_search", "Searched for a customer"
+        EXPORT = "export", gettext_lazy("Exported a customer's data")
+        ERASE = "erase", gettext_lazy("Erased a customer")
+        CSV_DOWNLOAD = "csv_download", gettext_lazy("Downloaded a CSV")
+        CUSTOMER_SEARCH = "customer_search", gettext_lazy("Searched for a customer")
 
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="access_records")
     # None when the business itself did it (the customer's own request, the API, retention).
