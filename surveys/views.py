@@ -554,12 +554,22 @@ def survey_preview(request, code):
     return answer
 
 
+def _preview_language(request, survey) -> str:
+    """?lang=fr: the email as a French customer gets it; else the business's default."""
+    return languages.chosen(request) or survey.org.language_for("")
+
+
 def _preview_email(request, survey):
     version = survey.current_version()
     questions = list(version.questions.all()) if version else []
     invitation = _PreviewInvitation(survey, version, request.member)
-    context = sending.invitation_email_context(invitation, version, questions)
-    return render_email("survey-invitation", {"org": survey.org, **context})
+    language = _preview_language(request, survey)
+    invitation.customer.locale = language
+    with translation.override(language):
+        context = sending.invitation_email_context(invitation, version, questions)
+        return render_email(
+            "survey-invitation", {"org": survey.org, "language": language, **context}
+        )
 
 
 @owner_required
@@ -567,7 +577,14 @@ def _preview_email(request, survey):
 def survey_preview_email(request, code):
     survey = _get_survey_for_member(request, code)
     subject, text, _html = _preview_email(request, survey)
-    context = {"survey": survey, "subject": subject, "text": text}
+    language = _preview_language(request, survey)
+    context = {
+        "survey": survey,
+        "subject": subject,
+        "text": text,
+        "language": language,
+        "language_switch": languages.switch_links(request, language),
+    }
     return render(request, "surveys/preview_email.html", context)
 
 

@@ -20,7 +20,13 @@ from actions.routing import response_route
 from actions.services import action_close, loop_message_send, loop_outcome_record
 from surveys import public
 from surveys.models import MAX_TEXT, Customer
-from tests.factories import make_customer, make_invitation, make_response, make_touchpoint
+from tests.factories import (
+    make_customer,
+    make_invitation,
+    make_response,
+    make_survey,
+    make_touchpoint,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -235,3 +241,17 @@ def test_the_composer_previews_the_email_in_the_customers_language(owner_client,
     assert "Did this sort it out?" not in preview
     # The staff screen around it stays English.
     assert "Drafted in Arabic" in page
+
+
+def test_the_owner_previews_the_survey_email_in_each_language(owner_client, org):
+    survey = make_survey(org, questions=[("yes_no", "Was what you needed in stock?", {})])
+    base = f"/surveys/{survey.code}/preview/email"
+    page = owner_client.get(base + "/?lang=es")
+    assert page.status_code == 200
+    assert 'hreflang="ar"' in page.text and "/preview/email.html?lang=es" in page.text
+    # The library question, as a Spanish customer reads it in the email.
+    assert "¿Teníamos en stock lo que necesitaba?" in html.unescape(page.text)
+    arabic = owner_client.get(base + ".html?lang=ar").content.decode()
+    assert _html_lang(arabic) == ("ar", "rtl")
+    english = owner_client.get(base + "/").text
+    assert "Was what you needed in stock?" in english
