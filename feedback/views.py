@@ -516,7 +516,9 @@ def wall_feed(request, slug):
             response = feed(request, slug=slug)
         return (response.content, response["Content-Type"]), [e.response_id for e in feed.shown]
 
-    content, content_type = wallcache.cached_wall(slug, "feed", build)
+    # One cached copy per language asked for (?lang=; none is the business's default).
+    language = languages.chosen(request)
+    content, content_type = wallcache.cached_wall(slug, f"feed:{language or ''}", build)
     return HttpResponse(content, content_type=content_type)
 
 

@@ -80,6 +80,7 @@ CUSTOMER_MODULES = [
     "surveys/library.py",
     "surveys/wording.py",
     "feedback/stats.py",
+    "feedback/feeds.py",
 ]
 KEYWORDS = {
     **DEFAULT_KEYWORDS,

@@ -86,3 +86,25 @@ def test_it_keeps_ordinary_words_readable(client, wall_org, owner):
     )
     [(_, content)] = feed_summaries(client, wall_org)
     assert "Fish" in content and "We fixed the warmer" in content
+
+
+def test_it_speaks_the_business_default_language_or_the_one_asked_for(client, wall_org, owner):
+    action, response = make_done_consented(wall_org, verbatim="Trop froid", resolution="Réparé")
+    wall_entry_publish(
+        action=action,
+        response=response,
+        quote=response.verbatim,
+        what_we_did=action.resolution,
+        member=owner,
+        now=timezone.now(),
+    )
+    wall_org.default_language = "fr"
+    wall_org.save()
+    url = reverse("feedback:wall_feed", args=[wall_org.slug])
+    root = ET.fromstring(client.get(url).content)
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
+    assert root.find(f"{ATOM}title").text == "Vous l’avez dit, nous l’avons fait : Alpha Bikes"
+    [summary] = root.iter(f"{ATOM}summary")
+    assert "Ce que nous avons fait : Réparé" in unescape(summary.text)
+    german = ET.fromstring(client.get(url + "?lang=de").content)
+    assert german.find(f"{ATOM}title").text.startswith("Sie haben es gesagt")
