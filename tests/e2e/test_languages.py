@@ -114,3 +114,26 @@ def test_it_shows_a_french_survey_page_in_french(new_page, org, axe, tmp_path):
     assert fits_width(page)
     axe(page, "the French survey page")
     page.screenshot(path=str(tmp_path / "survey-page-fr.png"), full_page=True)
+
+
+def test_the_privacy_page_and_a_missing_page_follow_the_visitors_language(
+    new_page, org, axe, shoot
+):
+    page = new_page(width=360, height=740)
+    page.goto(f"/privacy/?business={org.slug}&lang=ar")
+    html = page.locator("html")
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
+    assert "ما نحتفظ به" in page.locator("main").inner_text()
+    # Right to left: the heading hugs the right edge of the page.
+    heading = _box(page.locator("h1"))
+    assert heading["x"] + heading["width"] > 360 - 40
+    assert fits_width(page), "the Arabic privacy page scrolls sideways at 360 px"
+    axe(page, "the Arabic privacy page")
+    shoot(page, "privacy-ar")
+
+    # A link that leads nowhere, opened by a German browser.
+    page.context.set_extra_http_headers({"Accept-Language": "de-DE,de;q=0.9"})
+    page.goto("/s/this-never-existed/nothing/")
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert "Seite nicht gefunden" in page.locator("h1").inner_text()
+    axe(page, "the German page-not-found page")
