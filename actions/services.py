@@ -240,13 +240,13 @@ def _touch(action: Action, now, *fields) -> None:
 
 def _require_open(action: Action) -> None:
     if not action.is_open:
-        raise ActionError("This action is closed.")
+        raise ActionError(gettext("This action is closed."))
 
 
 def action_note_add(*, action: Action, actor: Membership, text: str, now: datetime) -> ActionEvent:
     text = text_storable(text, limit=TEXT_LIMIT)
     if not text:
-        raise ActionError("Write a note first.")
+        raise ActionError(gettext("Write a note first."))
     with _changing(action) as action:
         event = _event(action, ActionEvent.Kind.NOTE, actor=actor, text=text, now=now)
         _touch(action, now)
@@ -257,7 +257,7 @@ def action_reassign(
     *, action: Action, actor: Membership, owner: Membership, reason: str = "", now: datetime
 ) -> None:
     if owner.org_id != action.org_id:
-        raise ActionError("Choose someone in your business.")
+        raise ActionError(gettext("Choose someone in your business."))
     with _changing(action) as action:
         if owner.pk == action.owner_id:
             return
@@ -299,9 +299,9 @@ def action_deadline_change(
     reason = text_storable(reason, limit=1000)
     customer_reason = text_storable(customer_reason, limit=300)
     if not reason:
-        raise ActionError("Say why the deadline changes: it's a promise.")
+        raise ActionError(gettext("Say why the deadline changes: it's a promise."))
     if due_at <= now:
-        raise ActionError("The new deadline must be in the future.")
+        raise ActionError(gettext("The new deadline must be in the future."))
     with _changing(action) as action:
         _require_open(action)
         if action.due_at == due_at:
@@ -367,7 +367,7 @@ def _resume_clock(action: Action, actor, now) -> None:
 def action_status_set(*, action: Action, actor: Membership, status: str, now: datetime) -> None:
     """Open, in progress or waiting on the customer (closing has its own function)."""
     if status not in Action.OPEN_STATUSES:
-        raise ActionError("Close an action with “what we did”.")
+        raise ActionError(gettext("Close an action with “what we did”."))
     with _changing(action) as action:
         _require_open(action)
         if status == action.status:
@@ -429,15 +429,15 @@ def action_close(
     """Close as done or won't do. The customer will read ``resolution``, so it's required.
     ``cause`` is why it happened, from the business's own list (the dashboard counts them)."""
     if status not in Action.CLOSED_STATUSES:
-        raise ActionError("Close as done or won't do.")
+        raise ActionError(gettext("Close as done or won't do."))
     if cause is not None and cause.org_id != action.org_id:
-        raise ActionError("Choose a cause from your business's list.")
+        raise ActionError(gettext("Choose a cause from your business's list."))
     resolution = text_storable(resolution, limit=TEXT_LIMIT)
     if not resolution:
         raise ActionError(
-            "Say what you did (or why not): the customer will read it."
+            gettext("Say what you did (or why not): the customer will read it.")
             if status == Action.Status.DONE
-            else "Say why not: the customer will read it."
+            else gettext("Say why not: the customer will read it.")
         )
     with _changing(action) as action:
         _require_open(action)
@@ -520,7 +520,7 @@ def action_merge(*, action: Action, actor: Membership, other: Action, now: datet
     """Move every response of ``other`` onto ``action`` (the same problem, told by several
     customers) and close ``other`` as merged. Closing ``action`` then tells them all."""
     if other.org_id != action.org_id or other.pk == action.pk:
-        raise ActionError("Choose another action of your business.")
+        raise ActionError(gettext("Choose another action of your business."))
     with transaction.atomic():
         # Both rows locked, always in the same order, so two merges at once can't deadlock.
         first, second = sorted([action, other], key=lambda a: a.pk)
@@ -587,11 +587,11 @@ def action_link_response(
 ) -> None:
     """Link a response that opened no action of its own to this action."""
     if response.org_id != action.org_id:
-        raise ActionError("Choose feedback of your business.")
+        raise ActionError(gettext("Choose feedback of your business."))
     with _changing(action) as action:
         _require_open(action)
         if ActionResponse.objects.filter(response=response).exists():
-            raise ActionError("That feedback already belongs to an action.")
+            raise ActionError(gettext("That feedback already belongs to an action."))
         ActionResponse.objects.create(action=action, response=response, linked_at=now)
         _event(
             action,
@@ -671,13 +671,13 @@ def loop_message_send(
     business with reply-to the member, each ending "Did this sort it out? Yes / No"."""
     subject, body = text_storable(subject, limit=200), text_storable(body, limit=TEXT_LIMIT)
     if not subject or not body:
-        raise ActionError("Write the message (and its subject) first.")
+        raise ActionError(gettext("Write the message (and its subject) first."))
     messages = []
     # Under the action's lock, and the recipients worked out afresh: a double-click's second
     # send waits for the first, then finds everyone already told and sends nothing.
     with _changing(action) as action:
         if action.is_open:
-            raise ActionError("Close the action before telling the customer.")
+            raise ActionError(gettext("Close the action before telling the customer."))
         closing = int(action.closed_at.timestamp() * 1_000_000)
         for response in loop_recipients(action):
             message = LoopMessage.objects.create(
@@ -818,9 +818,9 @@ def late_note_send(
     whose customers were written to now."""
     subject, body = text_storable(subject, limit=200), text_storable(body, limit=TEXT_LIMIT)
     if not subject or not body:
-        raise ActionError("Write the note (and its subject) first.")
+        raise ActionError(gettext("Write the note (and its subject) first."))
     if change.action_id != action.pk or change.kind != ActionEvent.Kind.DEADLINE_CHANGED:
-        raise ActionError("Choose a deadline change of this action.")
+        raise ActionError(gettext("Choose a deadline change of this action."))
     told = []
     with _changing(action) as action:
         _require_open(action)
@@ -944,7 +944,7 @@ def action_hook(action: Action, type: str, *, now: datetime, **data) -> None:
 def _cause_name(name: str) -> str:
     name = " ".join(text_storable(name, limit=60).split())
     if not name:
-        raise ActionError("Name the cause.")
+        raise ActionError(gettext("Name the cause."))
     return name
 
 
@@ -954,7 +954,7 @@ def cause_create(*, org, name: str, now: datetime) -> Cause:
     existing = Cause.objects.filter(org=org, name__iexact=name).first()
     if existing is not None:
         if existing.active:
-            raise ActionError("That cause is already on the list.")
+            raise ActionError(gettext("That cause is already on the list."))
         existing.active = True
         existing.save(update_fields=["active"])
         return existing
@@ -968,7 +968,7 @@ def cause_update(*, cause: Cause, name: str, active: bool, now: datetime) -> Cau
     name = _cause_name(name)
     clash = Cause.objects.filter(org_id=cause.org_id, name__iexact=name).exclude(pk=cause.pk)
     if clash.exists():
-        raise ActionError("Another cause already has that name.")
+        raise ActionError(gettext("Another cause already has that name."))
     cause.name, cause.active = name, active
     cause.save(update_fields=["name", "active"])
     return cause

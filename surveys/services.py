@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.mail import email_queue
 from accounts.models import InboundAddress, Membership, Organisation
@@ -40,7 +41,7 @@ from .signals import response_submitted
 
 log = logging.getLogger(__name__)
 
-FIVE_QUESTIONS = (
+FIVE_QUESTIONS = _(
     "Five questions at most: short surveys get answered, and every extra question costs "
     "answers to the others. Remove one before adding another."
 )
