@@ -17,6 +17,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.utils import dateformat
+from django.utils.translation import gettext
 
 from .models import OrgEvent, WebhookEndpoint
 
@@ -44,18 +45,30 @@ def chat_url_problem(kind: str, url: str) -> str:
     parts = urlsplit(url or "")
     host = (parts.hostname or "").lower()
     if parts.scheme != "https" or parts.username or parts.password or parts.port not in (None, 443):
-        return "Paste the https:// address the chat tool gave you, as it is."
+        return gettext("Paste the https:// address the chat tool gave you, as it is.")
     if kind == WebhookEndpoint.Kind.SLACK:
         ok = host == "hooks.slack.com" and parts.path.startswith(("/services/", "/triggers/"))
-        return "" if ok else "A Slack incoming webhook starts https://hooks.slack.com/services/."
+        return (
+            ""
+            if ok
+            else gettext("A Slack incoming webhook starts https://hooks.slack.com/services/.")
+        )
     if kind == WebhookEndpoint.Kind.TEAMS:
         # Office 365 connectors, and Teams workflows (Power Automate / Logic Apps).
         ok = host.endswith((".webhook.office.com", ".logic.azure.com", ".api.powerplatform.com"))
-        return "" if ok else "Use the address Teams gave for its workflow or incoming webhook."
+        return (
+            ""
+            if ok
+            else gettext("Use the address Teams gave for its workflow or incoming webhook.")
+        )
     if kind == WebhookEndpoint.Kind.GOOGLE_CHAT:
         ok = host == "chat.googleapis.com" and parts.path.startswith("/v1/spaces/")
-        return "" if ok else "A Google Chat webhook starts https://chat.googleapis.com/v1/spaces/."
-    return "Choose Slack, Microsoft Teams or Google Chat."
+        return (
+            ""
+            if ok
+            else gettext("A Google Chat webhook starts https://chat.googleapis.com/v1/spaces/.")
+        )
+    return gettext("Choose Slack, Microsoft Teams or Google Chat.")
 
 
 def chat_message(endpoint: WebhookEndpoint, event: OrgEvent) -> dict:

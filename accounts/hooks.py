@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from standardwebhooks import Webhook
 
 from .chat import chat_message
@@ -230,15 +231,15 @@ def webhook_url_problem(url: str) -> str:
     told without the network: the sender checks the addresses again on every request."""
     parts = urlsplit(url or "")
     if parts.username or parts.password:
-        return "Leave user names and passwords out of the URL."
+        return gettext("Leave user names and passwords out of the URL.")
     if parts.scheme != "https" and not _private_allowed():
-        return "Use an https:// URL: the events carry your customers' words."
+        return gettext("Use an https:// URL: the events carry your customers' words.")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Use an https:// URL."
+        return gettext("Use an https:// URL.")
     try:
         _ = parts.port  # urlsplit checks the port only when asked
     except ValueError:
-        return "That port is not a number from 1 to 65535."
+        return gettext("That port is not a number from 1 to 65535.")
     if _private_allowed():
         return ""
     host = parts.hostname
@@ -246,7 +247,7 @@ def webhook_url_problem(url: str) -> str:
         forbidden = address_forbidden(host)
     except ValueError:  # a name, not an address: checked when sending, after resolving it
         forbidden = host == "localhost" or host.endswith(".localhost")
-    return "Heard only sends to public addresses, not to this one." if forbidden else ""
+    return gettext("Heard only sends to public addresses, not to this one.") if forbidden else ""
 
 
 def http_post(url: str, body: bytes, headers: dict) -> Answer:

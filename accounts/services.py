@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from .mail import email_queue
 from .models import ApiToken, Membership, Organisation, StaffInvite, User
@@ -61,12 +62,18 @@ def staff_invite_create(
     """Invite someone to the business and queue the email; return the invite or the problem."""
     email = email.strip().lower()
     if Membership.objects.filter(org=org, user__email__iexact=email).exists():
-        return InviteProblem(f"{email} is already a member of {org.name}.")
+        return InviteProblem(
+            gettext("%(email)s is already a member of %(business)s.")
+            % {"email": email, "business": org.name}
+        )
     # Someone who belongs to another business is invited like anyone else: telling the owner
     # would let any owner find out who uses Heard. The email reaches the address itself, and
     # the join page tells its holder they'd have to leave their business first.
     if org.staff_invites.pending(now).filter(email__iexact=email).exists():
-        return InviteProblem(f"{email} already has a pending invitation: resend it below.")
+        return InviteProblem(
+            gettext("%(email)s already has a pending invitation: resend it below.")
+            % {"email": email}
+        )
     raw, token_hash = StaffInvite.new_token()
     invite = StaffInvite.objects.create(
         org=org,

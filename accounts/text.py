@@ -14,6 +14,7 @@ functions, so "storable" means one thing. Three contracts, by name:
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 # Control characters (Cc: CR, LF, VT, FF, FS, GS, RS, NEL, NUL…) and the Unicode line and
 # paragraph separators (Zl U+2028, Zp U+2029). Python's str.splitlines() and the email package
@@ -44,17 +45,26 @@ def text_storable(value: str | None, *, limit: int) -> str:
     return value.strip()[:limit]
 
 
-def line_storable(value: str, *, what: str = "This") -> str:
+def line_storable(value: str, *, what: str = "") -> str:
     """One line of plain text returned exactly as given, or a ValidationError naming ``what``.
 
     Refuses a lone surrogate (it can't be encoded) and any line break or control character
     (NUL included: it would end up in an email header or break PostgreSQL). Other Unicode
     (accents, emoji, right-to-left marks) is stored exactly and escaped when shown.
     """
+    what = what or gettext("This")
     if has_surrogate(value):
-        raise ValidationError(f"{what} contains a broken character; please retype it.")
+        raise ValidationError(
+            # Translators: %(what)s is the field's label, e.g. "Business name".
+            gettext("%(what)s contains a broken character; please retype it.") % {"what": what}
+        )
     if breaks_lines(value):
         raise ValidationError(
-            f"{what} must be one line of plain text, without line breaks or control characters."
+            # Translators: %(what)s is the field's label, e.g. "Business name".
+            gettext(
+                "%(what)s must be one line of plain text, without line breaks or control "
+                "characters."
+            )
+            % {"what": what}
         )
     return value
