@@ -15,7 +15,7 @@ from accounts.models import Membership
 from accounts.text import text_storable
 from surveys.models import Customer, Response
 
-from . import deadlines
+from . import deadlines, wording
 from .durations import duration_words
 from .inbound import reply_address_issue
 from .models import (
@@ -24,7 +24,6 @@ from .models import (
     ActionResponse,
     Cause,
     FollowUp,
-    Kind,
     LoopMessage,
     ReviewOffer,
     RoutingRule,
@@ -619,28 +618,14 @@ def loop_message_draft(*, action: Action, member: Membership) -> tuple[str, str]
     a problem), what we did, who did it."""
     org = action.org
     with translation.override(draft_language(action)):
-        if action.kind == Kind.PROBLEM:
-            lines = [gettext("Thank you for telling us, and I'm sorry we let you down.")]
-        elif action.kind == Kind.PRAISE:
-            lines = [gettext("Thank you for your kind words: they made our day.")]
-        else:
-            lines = [gettext("Thank you for your suggestion.")]
-        if action.status == Action.Status.WONT_DO:
-            lines.append(
-                gettext(
-                    "We've thought about it carefully, and this is where we landed: %(resolution)s"
-                )
-                % {"resolution": action.resolution}
-            )
-        else:
-            lines.append(
-                gettext("Here's what we did: %(resolution)s") % {"resolution": action.resolution}
-            )
-        lines.append(f"{member.first_name}\n{org.name}")
-        subject = gettext("What we did about your feedback to %(business)s") % {
-            "business": org.name
-        }
-    return subject[:200], "\n\n".join(lines)
+        subject, body = wording.loop_draft(
+            kind=action.kind,
+            wont_do=action.status == Action.Status.WONT_DO,
+            resolution=action.resolution,
+            signature=f"{member.first_name}\n{org.name}",
+            business=org.name,
+        )
+    return subject[:200], body
 
 
 def loop_recipients(action: Action) -> list[Response]:
@@ -783,17 +768,13 @@ def late_note_draft(*, action: Action, change: ActionEvent, member: Membership) 
     org = action.org
     reason = change.data.get("customer_reason", "").rstrip(".")
     with translation.override(draft_language(action)):
-        new_date = dateformat.format(timezone.localtime(action.due_at, org.tz), "l j F")
-        lines = [
-            gettext("We're running late: %(reason)s; new date %(date)s.")
-            % {"reason": reason, "date": new_date}
-            if reason
-            else "",
-            gettext("I'm sorry for the wait. I'll let you know as soon as it's done."),
-            f"{member.first_name}\n{org.name}",
-        ]
-        subject = gettext("A new date for your feedback to %(business)s") % {"business": org.name}
-    return subject[:200], "\n\n".join(line for line in lines if line)
+        subject, body = wording.late_draft(
+            reason=reason,
+            new_date=dateformat.format(timezone.localtime(action.due_at, org.tz), "l j F"),
+            signature=f"{member.first_name}\n{org.name}",
+            business=org.name,
+        )
+    return subject[:200], body
 
 
 def late_note_sent(change: ActionEvent) -> bool:

@@ -81,6 +81,7 @@ CUSTOMER_MODULES = [
     "surveys/wording.py",
     "feedback/stats.py",
     "feedback/feeds.py",
+    "actions/wording.py",
 ]
 KEYWORDS = {
     **DEFAULT_KEYWORDS,
