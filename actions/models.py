@@ -5,15 +5,16 @@ from django.db import models
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership, Organisation
 from surveys.models import Customer, Response, Touchpoint, new_token
 
 
 class Kind(models.TextChoices):
-    PROBLEM = "problem", "Problem"
-    SUGGESTION = "suggestion", "Suggestion"
-    PRAISE = "praise", "Praise"
+    PROBLEM = "problem", _("Problem")
+    SUGGESTION = "suggestion", _("Suggestion")
+    PRAISE = "praise", _("Praise")
 
 
 class RoutingRule(models.Model):
@@ -21,22 +22,22 @@ class RoutingRule(models.Model):
     the first rule that matches decides."""
 
     class Condition(models.TextChoices):
-        ANY_NO = "any_no", "Any “No” answer"
-        NO_ON_QUESTION = "no_on_question", "“No” on a named question"
-        RATING_AT_MOST = "rating_at_most", "A rating at or below a threshold"
-        CHOICE_IS = "choice_is", "A given choice"
-        ANY_TEXT = "any_text", "Any free text"
-        EVERY = "every", "Every response"
+        ANY_NO = "any_no", _("Any “No” answer")
+        NO_ON_QUESTION = "no_on_question", _("“No” on a named question")
+        RATING_AT_MOST = "rating_at_most", _("A rating at or below a threshold")
+        CHOICE_IS = "choice_is", _("A given choice")
+        ANY_TEXT = "any_text", _("Any free text")
+        EVERY = "every", _("Every response")
 
     class OwnerStrategy(models.TextChoices):
-        INTERACTION_STAFF = "interaction_staff", "The staff member who served the customer"
-        TOUCHPOINT_OWNER = "touchpoint_owner", "The touchpoint's default owner"
-        MEMBER = "member", "A named member"
-        ROUND_ROBIN = "round_robin", "Round-robin among named members"
+        INTERACTION_STAFF = "interaction_staff", _("The staff member who served the customer")
+        TOUCHPOINT_OWNER = "touchpoint_owner", _("The touchpoint's default owner")
+        MEMBER = "member", _("A named member")
+        ROUND_ROBIN = "round_robin", _("Round-robin among named members")
 
     class DeadlineUnit(models.TextChoices):
-        WORKING_HOURS = "working_hours", "working hours"
-        WORKING_DAYS = "working_days", "working days"
+        WORKING_HOURS = "working_hours", _("working hours")
+        WORKING_DAYS = "working_days", _("working days")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="routing_rules")
@@ -49,7 +50,7 @@ class RoutingRule(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="Only responses about this touchpoint; empty for all.",
+        help_text=_("Only responses about this touchpoint; empty for all."),
     )
     question_key = models.UUIDField(null=True, blank=True)
     threshold = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -260,11 +261,11 @@ class Action(models.Model):
     """A customer's feedback turned into an owned promise with a deadline."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        IN_PROGRESS = "in_progress", "In progress"
-        WAITING = "waiting", "Waiting on customer"
-        DONE = "done", "Done"
-        WONT_DO = "wont_do", "Won't do"
+        OPEN = "open", _("Open")
+        IN_PROGRESS = "in_progress", _("In progress")
+        WAITING = "waiting", _("Waiting on customer")
+        DONE = "done", _("Done")
+        WONT_DO = "wont_do", _("Won't do")
 
     OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.WAITING)
     CLOSED_STATUSES = (Status.DONE, Status.WONT_DO)
@@ -479,24 +480,24 @@ class ActionEvent(models.Model):
     """The history of an action. Rows are only ever added."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Created"
-        ASSIGNED = "assigned", "Assigned"
-        REASSIGNED = "reassigned", "Reassigned"
-        DEADLINE_CHANGED = "deadline_changed", "Deadline changed"
-        NOTE = "note", "Note"
-        STATUS_CHANGED = "status_changed", "Status changed"
-        RESPONSE_CHANGED = "response_changed", "Customer changed their answers"
-        LINKED = "linked", "Response linked"
-        REMINDER = "reminder", "Reminder sent"
-        OVERDUE = "overdue", "Overdue notice sent"
-        ESCALATED = "escalated", "Escalated to owners"
-        EMAIL_OUT = "email_out", "Email sent"
-        CLOSED = "closed", "Closed"
-        REOPENED = "reopened", "Reopened"
-        CUSTOMER_REPLY = "customer_reply", "Customer replied"
-        TAGGED = "tagged", "Tags changed"
-        PUBLISHED = "published", "Published on the wall"
-        UNPUBLISHED = "unpublished", "Taken off the wall"
+        CREATED = "created", _("Created")
+        ASSIGNED = "assigned", _("Assigned")
+        REASSIGNED = "reassigned", _("Reassigned")
+        DEADLINE_CHANGED = "deadline_changed", _("Deadline changed")
+        NOTE = "note", _("Note")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        RESPONSE_CHANGED = "response_changed", _("Customer changed their answers")
+        LINKED = "linked", _("Response linked")
+        REMINDER = "reminder", _("Reminder sent")
+        OVERDUE = "overdue", _("Overdue notice sent")
+        ESCALATED = "escalated", _("Escalated to owners")
+        EMAIL_OUT = "email_out", _("Email sent")
+        CLOSED = "closed", _("Closed")
+        REOPENED = "reopened", _("Reopened")
+        CUSTOMER_REPLY = "customer_reply", _("Customer replied")
+        TAGGED = "tagged", _("Tags changed")
+        PUBLISHED = "published", _("Published on the wall")
+        UNPUBLISHED = "unpublished", _("Taken off the wall")
 
     action = models.ForeignKey(Action, models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -517,8 +518,8 @@ class LoopMessage(models.Model):
     "Did this sort it out?"."""
 
     class Outcome(models.TextChoices):
-        YES = "yes", "Yes, sorted"
-        NO = "no", "No, not sorted"
+        YES = "yes", _("Yes, sorted")
+        NO = "no", _("No, not sorted")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     action = models.ForeignKey(Action, models.CASCADE, related_name="loop_messages")
@@ -599,16 +600,16 @@ class FollowUp(models.Model):
     action with their words."""
 
     class Answer(models.TextChoices):
-        YES = "yes", "Yes, still sorted"
-        NO = "no", "No, it came back"
+        YES = "yes", _("Yes, still sorted")
+        NO = "no", _("No, it came back")
 
     class Skip(models.TextChoices):
-        OPTED_OUT = "opted_out", "The customer unsubscribed"
-        BOUNCED = "bounced", "Email to this address bounced"
-        NO_ADDRESS = "no_address", "No address to write to"
-        FATIGUE = "fatigue", "Asked something recently"
-        REOPENED = "reopened", "The action was reopened or told again since"
-        FAILED = "failed", "Could not be sent"
+        OPTED_OUT = "opted_out", _("The customer unsubscribed")
+        BOUNCED = "bounced", _("Email to this address bounced")
+        NO_ADDRESS = "no_address", _("No address to write to")
+        FATIGUE = "fatigue", _("Asked something recently")
+        REOPENED = "reopened", _("The action was reopened or told again since")
+        FAILED = "failed", _("Could not be sent")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
@@ -685,12 +686,12 @@ class ReviewOffer(models.Model):
     once per customer per business (the outbox key ``review:<org>:<customer>``)."""
 
     class Skip(models.TextChoices):
-        NO_LINK = "no_link", "The business has no review link"
-        ALREADY = "already", "Offered before"
-        OPTED_OUT = "opted_out", "The customer unsubscribed"
-        BOUNCED = "bounced", "Email to this address bounced"
-        NO_ADDRESS = "no_address", "No address to write to"
-        FAILED = "failed", "Could not be sent"
+        NO_LINK = "no_link", _("The business has no review link")
+        ALREADY = "already", _("Offered before")
+        OPTED_OUT = "opted_out", _("The customer unsubscribed")
+        BOUNCED = "bounced", _("Email to this address bounced")
+        NO_ADDRESS = "no_address", _("No address to write to")
+        FAILED = "failed", _("Could not be sent")
 
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="+")
     customer = models.ForeignKey(Customer, models.CASCADE, related_name="review_offers")

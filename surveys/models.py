@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import InboundAddress, Membership, Organisation
 
@@ -156,10 +157,10 @@ class SurveyVersion(models.Model):
 
 class Question(models.Model):
     class Kind(models.TextChoices):
-        YES_NO = "yes_no", "Yes / no"
-        RATING = "rating", "Rating 1–5"
-        CHOICE = "choice", "Single choice"
-        TEXT = "text", "Free text"
+        YES_NO = "yes_no", _("Yes / no")
+        RATING = "rating", _("Rating 1–5")
+        CHOICE = "choice", _("Single choice")
+        TEXT = "text", _("Free text")
 
     version = models.ForeignKey(SurveyVersion, models.CASCADE, related_name="questions")
     # The same question across versions keeps its key, so routing rules can name it.
@@ -333,11 +334,11 @@ class Interaction(models.Model):
     """One moment a customer was served: the event a survey asks about."""
 
     class Source(models.TextChoices):
-        API = "api", "API"
-        CSV = "csv", "CSV upload"
-        FORM = "form", "Form"
-        DEMO = "demo", "Demo data"
-        PUBLIC = "public", "Public link"
+        API = "api", _("API")
+        CSV = "csv", _("CSV upload")
+        FORM = "form", _("Form")
+        DEMO = "demo", _("Demo data")
+        PUBLIC = "public", _("Public link")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="interactions")
@@ -382,23 +383,23 @@ class Invitation(models.Model):
     """A scheduled ask. Its token opens the survey, unsubscribe and status pages."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENT = "sent", "Sent"
-        SKIPPED = "skipped", "Not sent"
-        FAILED = "failed", "Failed"
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Not sent")
+        FAILED = "failed", _("Failed")
         # Never emailed: the customer came in through a public link (surveys/public.py). The
         # row is their key, as for everyone else: its token opens their status page once
         # they confirm an address, and the wall and figures find the touchpoint through it.
-        PUBLIC = "public", "Answered through a public link"
+        PUBLIC = "public", _("Answered through a public link")
 
     class SkipReason(models.TextChoices):
-        OPTED_OUT = "opted_out", "The customer unsubscribed"
-        BOUNCED = "bounced", "Earlier email to this address bounced"
-        FATIGUE = "fatigue", "Surveyed recently"
-        NO_SURVEY = "no_survey", "The touchpoint has no active survey"
-        OPEN_ACTION = "open_action", "Earlier feedback is still being answered"
-        EXPIRED = "expired", "Expired before it could be sent"
-        SUPPRESSED = "suppressed", "The customer asked us to erase their data"
+        OPTED_OUT = "opted_out", _("The customer unsubscribed")
+        BOUNCED = "bounced", _("Earlier email to this address bounced")
+        FATIGUE = "fatigue", _("Surveyed recently")
+        NO_SURVEY = "no_survey", _("The touchpoint has no active survey")
+        OPEN_ACTION = "open_action", _("Earlier feedback is still being answered")
+        EXPIRED = "expired", _("Expired before it could be sent")
+        SUPPRESSED = "suppressed", _("The customer asked us to erase their data")
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="invitations")
@@ -489,19 +490,19 @@ class Response(models.Model):
     """
 
     class Channel(models.TextChoices):
-        EMAIL = "email", "Email"
-        LINK = "link", "Link"
-        QR = "qr", "QR code"
-        WEBSITE = "website", "Website"
-        KIOSK = "kiosk", "Kiosk"
+        EMAIL = "email", _("Email")
+        LINK = "link", _("Link")
+        QR = "qr", _("QR code")
+        WEBSITE = "website", _("Website")
+        KIOSK = "kiosk", _("Kiosk")
 
     class Held(models.TextChoices):
         # Held answers are stored with no ``submitted_at``: routing, figures and the wall see
         # only submitted ones, and an owner releasing one submits it then.
-        DAILY_CAP = "daily_cap", "Over the touchpoint's daily limit"
-        HONEYPOT = "honeypot", "A field people can't see was filled in"
-        TOO_FAST = "too_fast", "Sent faster than a person could read the page"
-        STALE_FORM = "stale_form", "The page's timestamp was missing, forged or a day old"
+        DAILY_CAP = "daily_cap", _("Over the touchpoint's daily limit")
+        HONEYPOT = "honeypot", _("A field people can't see was filled in")
+        TOO_FAST = "too_fast", _("Sent faster than a person could read the page")
+        STALE_FORM = "stale_form", _("The page's timestamp was missing, forged or a day old")
 
     org = models.ForeignKey(Organisation, models.CASCADE, related_name="responses")
     invitation = models.OneToOneField(Invitation, models.CASCADE, related_name="response")
@@ -701,6 +702,8 @@ class ErasureRequest(models.Model):
     sweep (feedback.privacy) carries it out and sets ``done_at``."""
 
     class Source(models.TextChoices):
+        # Not marked for translation: the label is written into the access record's stored
+        # detail (feedback.privacy), which keeps the words it was written in.
         SURVEY_PAGE = "survey_page", "The survey page"
         STATUS_PAGE = "status_page", "The status page"
 
