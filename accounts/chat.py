@@ -17,7 +17,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.utils import dateformat
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from .models import OrgEvent, WebhookEndpoint
 
@@ -82,20 +82,20 @@ def chat_message(endpoint: WebhookEndpoint, event: OrgEvent) -> dict:
     return render(card)
 
 
-# What each event says -----------------------------------------------------------------------
+# What each event says, to staff (in LANGUAGE_CODE: the sweep activates no other) ----------
 
 _HEADLINES = {
-    OrgEvent.Type.RESPONSE_CREATED: "New feedback",
-    OrgEvent.Type.ACTION_CREATED: "New action",
-    OrgEvent.Type.ACTION_REASSIGNED: "Action reassigned",
-    OrgEvent.Type.ACTION_OVERDUE: "Action overdue",
-    OrgEvent.Type.ACTION_CLOSED: "Action closed",
-    OrgEvent.Type.LOOP_SENT: "Customer told what was done",
-    OrgEvent.Type.LOOP_ANSWERED: "Customer answered “Did this sort it out?”",
-    OrgEvent.Type.CUSTOMER_REPLIED: "Customer replied",
-    OrgEvent.Type.WALL_PUBLISHED: "Published on the wall",
-    OrgEvent.Type.WALL_UNPUBLISHED: "Taken off the wall",
-    OrgEvent.Type.TEST: "Test message",
+    OrgEvent.Type.RESPONSE_CREATED: gettext_lazy("New feedback"),
+    OrgEvent.Type.ACTION_CREATED: gettext_lazy("New action"),
+    OrgEvent.Type.ACTION_REASSIGNED: gettext_lazy("Action reassigned"),
+    OrgEvent.Type.ACTION_OVERDUE: gettext_lazy("Action overdue"),
+    OrgEvent.Type.ACTION_CLOSED: gettext_lazy("Action closed"),
+    OrgEvent.Type.LOOP_SENT: gettext_lazy("Customer told what was done"),
+    OrgEvent.Type.LOOP_ANSWERED: gettext_lazy("Customer answered “Did this sort it out?”"),
+    OrgEvent.Type.CUSTOMER_REPLIED: gettext_lazy("Customer replied"),
+    OrgEvent.Type.WALL_PUBLISHED: gettext_lazy("Published on the wall"),
+    OrgEvent.Type.WALL_UNPUBLISHED: gettext_lazy("Taken off the wall"),
+    OrgEvent.Type.TEST: gettext_lazy("Test message"),
 }
 
 
@@ -122,21 +122,23 @@ def event_card(event: OrgEvent, org) -> Card:
     )[:WORDS_LIMIT]
     touchpoint = (subject.get("touchpoint") or {}).get("name")
     if touchpoint:
-        card.facts.append(("Touchpoint", touchpoint))
+        card.facts.append((gettext("Touchpoint"), touchpoint))
     if action:
-        owner = (action.get("owner") or {}).get("name") or "Nobody yet"
-        card.facts.append(("Owner", owner))
+        owner = (action.get("owner") or {}).get("name") or gettext("Nobody yet")
+        card.facts.append((gettext("Owner"), owner))
         if action.get("status") in ("open", "in_progress", "waiting") and action.get("due_at"):
-            card.facts.append(("Due", _when(action["due_at"], org)))
+            card.facts.append((gettext("Due"), _when(action["due_at"], org)))
         if action.get("resolution") and event.type != OrgEvent.Type.ACTION_CREATED:
-            card.facts.append(("What we did", str(action["resolution"])[:WORDS_LIMIT]))
+            card.facts.append((gettext("What we did"), str(action["resolution"])[:WORDS_LIMIT]))
     if data.get("outcome"):
-        card.facts.append(("Sorted?", "Yes" if data["outcome"] == "yes" else "No"))
+        card.facts.append(
+            (gettext("Sorted?"), gettext("Yes") if data["outcome"] == "yes" else gettext("No"))
+        )
     if data.get("comment"):
-        card.facts.append(("They said", str(data["comment"])[:WORDS_LIMIT]))
+        card.facts.append((gettext("They said"), str(data["comment"])[:WORDS_LIMIT]))
     url = action.get("url") or subject.get("url")
     if url:
-        card.link = ("Open the action" if action else "Open in Heard", url)
+        card.link = (gettext("Open the action") if action else gettext("Open in Heard"), url)
     return card
 
 
