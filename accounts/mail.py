@@ -58,7 +58,7 @@ _HEADER_UNSAFE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 # Emails to a customer, written in the customer's language when the caller names none (the
-# others go to the business's people, in the language active when they are built).
+# others go to the business's people, in LANGUAGE_CODE).
 CUSTOMER_TEMPLATES = frozenset(
     {
         "survey-invitation",

@@ -105,7 +105,8 @@ def _detail_context(request, action, **forms_in_play) -> dict:
         "deadline_form": forms.DeadlineForm(org=org, reachable=action.customer_reachable),
         "late_note_form": late_note_form,
         "late_recipients": services.late_note_recipients(action) if late_change else [],
-        **(_draft_language_context(action) if late_change else {}),
+        # The late-note composer says which language it drafts in, and previews in it.
+        **_draft_language_context(action),
         "tags_form": forms.TagsForm(initial={"tags": ", ".join(t.name for t in action.tags.all())}),
         "close_form": forms.CloseForm(action=action),
         "link_form": forms.LinkForm(),

@@ -548,7 +548,15 @@ def survey_preview(request, code):
     # ?lang=fr: the page as a French customer sees it (the builder links one per language).
     language = languages.supported(request.GET.get(languages.PARAM)) or survey.org.language_for("")
     with translation.override(language):
-        context = _survey_context(invitation, questions, {}, preview=True, survey=survey)
+        context = _survey_context(
+            invitation,
+            questions,
+            {},
+            preview=True,
+            survey=survey,
+            # The banner around the preview is for the owner, in the staff screens' language.
+            staff_language=settings.LANGUAGE_CODE,
+        )
         answer = render(request, "surveys/survey_page.html", context)
     answer["Content-Language"] = language
     return answer
@@ -718,6 +726,8 @@ def touchpoint_poster(request, code):
         "org": touchpoint.org,
         "size": size,
         "language_switch": languages.switch_links(request, language),
+        # The toolbar above the sheet is for the owner, in the staff screens' language.
+        "staff_language": settings.LANGUAGE_CODE,
         # Inline, so the printed page never waits on a second request (and it takes the
         # business's colour); the SVG is segno's own markup, not text anyone typed.
         "qr": mark_safe(public.qr_svg(touchpoint, dark=_brand_or_black(touchpoint.org)).decode()),

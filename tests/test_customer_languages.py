@@ -131,6 +131,8 @@ def test_the_qr_poster_prints_in_the_business_default_or_the_chosen_language(
     assert "Dites-le-nous en une minute." in french.text and "poster-a5" in french.text
     arabic = owner_client.get(url + "?lang=ar")
     assert _html_lang(arabic.text) == ("ar", "rtl")
+    # The toolbar above the sheet is the owner's, in the staff screens' language.
+    assert "A4 instead" in french.text and "Print this page on A5" in french.text
 
 
 def test_staff_screens_chrome_is_marked_and_stays_english(owner_client):
@@ -255,3 +257,20 @@ def test_the_owner_previews_the_survey_email_in_each_language(owner_client, org)
     assert _html_lang(arabic) == ("ar", "rtl")
     english = owner_client.get(base + "/").text
     assert "Was what you needed in stock?" in english
+
+
+def test_a_survey_preview_shows_the_customers_page_with_the_owners_banner(owner_client, org):
+    survey = make_survey(org, questions=[("yes_no", "Was what you needed in stock?", {})])
+    page = html.unescape(owner_client.get(f"/surveys/{survey.code}/preview/?lang=de").text)
+    assert _html_lang(page) == ("de", "ltr")
+    assert "War vorrätig, was Sie brauchten?" in page
+    # The banner and the button's stand-in are the owner's, in English.
+    assert "as a customer sees it. Nothing you do here is saved." in page
+    assert "Back to the survey" in page and '"Send my answers" button goes here' in page
+
+
+def test_the_privacy_page_says_what_no_fatigue_limit_means(client, org):
+    org.fatigue_days = 0
+    org.save()
+    page = client.get(f"/privacy/?business={org.slug}&lang=fr").text
+    assert "après chaque visite" in html.unescape(page)
