@@ -6,14 +6,14 @@ copy carries the wall's version (``WallState``, changed in the same transaction 
 and unpublish), the organisation's fingerprint and the ids of the responses it shows.
 
 A request costs one small query, whatever the size of the wall. It finds the organisation (so
-switching the wall off answers 404 at once, and a new name or colour shows at once), reads the
-wall's version, and asks whether any response on *this* page has lost its consent or its entry
-since the page was rendered. That needs nothing from the lower floors but the fact they already
-record: ``Response.consent_withdrawn_at``, written by the actions app's ``/f/<token>/`` page,
-which cannot import feedback to clear this cache itself. Every page, feed and embed checks its
-own quotes, so a withdrawn quote leaves all of them on their next request; the page that showed
-it is rendered afresh, while pages that did not show it may keep a stale count or touchpoint
-list until they expire.
+switching the wall off answers 404 at once, and a new name, colour or default language shows at
+once), reads the wall's version, and asks whether any response on *this* page has lost its
+consent or its entry since the page was rendered. That needs nothing from the lower floors but
+the fact they already record: ``Response.consent_withdrawn_at``, written by the actions app's
+``/f/<token>/`` page, which cannot import feedback to clear this cache itself. Every page, feed
+and embed checks its own quotes, so a withdrawn quote leaves all of them on their next request;
+the page that showed it is rendered afresh, while pages that did not show it may keep a stale
+count or touchpoint list until they expire.
 
 The figures on the wall (counts of every response and action) may be up to ``TIMEOUT`` seconds
 old.
@@ -86,7 +86,14 @@ def _page_key(slug: str, variant: str) -> str:
 
 
 def _fingerprint(org) -> tuple:
-    return (org.pk, org.code.hex, org.name, org.brand_colour, str(org.logo or ""))
+    return (
+        org.pk,
+        org.code.hex,
+        org.name,
+        org.brand_colour,
+        str(org.logo or ""),
+        org.default_language,
+    )
 
 
 _SQL: dict[int | None, str] = {}
@@ -116,7 +123,7 @@ def _sql(count: int) -> str:
                 f" WHERE w.response_id {match} AND w.unpublished_at IS NULL)"
             )
         _SQL[cache_key] = (
-            f"SELECT o.id, o.code, o.name, o.brand_colour, o.logo,"
+            f"SELECT o.id, o.code, o.name, o.brand_colour, o.logo, o.default_language,"
             f" (SELECT s.version FROM {WallState._meta.db_table} s WHERE s.org_id = o.id),"
             f" {quotable}, {live} FROM {Organisation._meta.db_table} o"
             " WHERE o.slug = %s AND o.wall_enabled"
@@ -142,8 +149,8 @@ def _check(slug: str, response_ids: list[int]) -> tuple | None:
     # The code comes back as text (with or without dashes, by database) or as a UUID.
     code = uuid.UUID(str(row[1])).hex
     count = len(response_ids)
-    stale = row[6] != count or row[7] != count
-    return (row[0], code, row[2], row[3], row[4] or ""), row[5] or "", stale
+    stale = row[7] != count or row[8] != count
+    return (row[0], code, row[2], row[3], row[4] or "", row[5]), row[6] or "", stale
 
 
 def _fresh(page: Any, fingerprint, version, now: float) -> bool:

@@ -274,3 +274,15 @@ def test_the_privacy_page_says_what_no_fatigue_limit_means(client, org):
     org.save()
     page = client.get(f"/privacy/?business={org.slug}&lang=fr").text
     assert "après chaque visite" in html.unescape(page)
+
+
+def test_a_new_default_language_shows_on_the_cached_wall_at_once(client, org):
+    org.wall_enabled = True
+    org.save()
+    url = f"/wall/{org.slug}/"
+    assert _html_lang(client.get(url).text)[0] == "en"
+    org.default_language = "es"
+    org.save()
+    assert _html_lang(client.get(url).text)[0] == "es"
+    feed = client.get(url + "feed/").content.decode()
+    assert 'xml:lang="es"' in feed

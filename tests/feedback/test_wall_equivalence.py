@@ -25,7 +25,14 @@ def plain_check(slug: str, response_ids: list[int]) -> tuple | None:
     ).count()
     live = WallEntry.objects.filter(response__in=response_ids, unpublished_at=None).count()
     count = len(response_ids)
-    fingerprint = (org.pk, org.code.hex, org.name, org.brand_colour, str(org.logo or ""))
+    fingerprint = (
+        org.pk,
+        org.code.hex,
+        org.name,
+        org.brand_colour,
+        str(org.logo or ""),
+        org.default_language,
+    )
     return fingerprint, state.version if state else "", quotable != count or live != count
 
 
