@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 from surveys import languages
 
@@ -49,7 +50,7 @@ def _page(template: str, status: int, request=None) -> HttpResponse:
     answer = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
     if language:
         answer["Content-Language"] = language
-        answer["Vary"] = "Accept-Language"
+        patch_vary_headers(answer, ["Accept-Language"])
     return answer
 
 

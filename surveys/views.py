@@ -714,18 +714,21 @@ def touchpoint_qr(request, code, kind):
     return answer
 
 
+def _poster_language(request, code) -> str:
+    """Printed for customers: the language chosen on the page, else the business's default."""
+    return languages.chosen(request) or request.member.org.language_for("")
+
+
 @owner_required
 @require_GET
+@languages.in_language(_poster_language)
 def touchpoint_poster(request, code):
     touchpoint = _get_touchpoint_for_member(request, code)
     size = "a5" if request.GET.get("size") == "a5" else "a4"
-    # Printed for customers: in the language chosen on the page, else the business's default.
-    language = languages.chosen(request) or touchpoint.org.language_for("")
     context = {
         "touchpoint": touchpoint,
         "org": touchpoint.org,
         "size": size,
-        "language_switch": languages.switch_links(request, language),
         # The toolbar above the sheet is for the owner, in the staff screens' language.
         "staff_language": settings.LANGUAGE_CODE,
         # Inline, so the printed page never waits on a second request (and it takes the
@@ -733,10 +736,7 @@ def touchpoint_poster(request, code):
         "qr": mark_safe(public.qr_svg(touchpoint, dark=_brand_or_black(touchpoint.org)).decode()),
         "short_url": public.public_url(touchpoint).split("://", 1)[-1],
     }
-    with translation.override(language):
-        answer = render(request, "surveys/poster.html", context)
-    answer["Content-Language"] = language
-    return answer
+    return render(request, "surveys/poster.html", context)
 
 
 def _brand_or_black(org) -> str:
