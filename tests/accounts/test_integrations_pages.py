@@ -14,6 +14,20 @@ def _secret_in(body: str) -> str:
     return body.split('<p class="secret" id="webhook-secret">', 1)[1].split("</p>", 1)[0]
 
 
+def _endpoint(org, owner, url="https://a.example/x"):
+    """A webhook for action.closed, made the way the page makes one: (endpoint, secret)."""
+    return hooks.webhook_endpoint_create(
+        org=org,
+        kind="webhook",
+        url=url,
+        events=["action.closed"],
+        description="",
+        touchpoints=[],
+        by=owner,
+        now=timezone.now(),
+    )
+
+
 def _create(client, **fields):
     data = {
         "kind": "webhook",
@@ -81,16 +95,7 @@ def test_a_chat_integration_needs_the_vendors_host_and_has_no_secret(owner_clien
 
 
 def test_it_edits_rotates_switches_and_deletes(owner_client, org, owner):
-    endpoint, old = hooks.webhook_endpoint_create(
-        org=org,
-        kind="webhook",
-        url="https://a.example/x",
-        events=["action.closed"],
-        description="",
-        touchpoints=[],
-        by=owner,
-        now=timezone.now(),
-    )
+    endpoint, old = _endpoint(org, owner)
     page = f"{URL}{endpoint.code}/"
     response = owner_client.post(
         page, {"url": "https://b.example/y", "description": "New", "events": ["loop.sent"]}
@@ -120,16 +125,7 @@ def test_it_edits_rotates_switches_and_deletes(owner_client, org, owner):
 
 
 def test_test_and_replay_buttons_queue_deliveries_shown_in_the_log(owner_client, org, owner):
-    endpoint, _ = hooks.webhook_endpoint_create(
-        org=org,
-        kind="webhook",
-        url="https://a.example/x",
-        events=["action.closed"],
-        description="",
-        touchpoints=[],
-        by=owner,
-        now=timezone.now(),
-    )
+    endpoint, _ = _endpoint(org, owner)
     page = f"{URL}{endpoint.code}/"
     assert owner_client.post(f"{page}test/").status_code == 302
     test = WebhookDelivery.objects.get()
@@ -143,16 +139,7 @@ def test_test_and_replay_buttons_queue_deliveries_shown_in_the_log(owner_client,
 
 def test_the_log_shows_each_attempt(owner_client, org, owner, settings):
     settings.WEBHOOKS_ALLOW_PRIVATE = True
-    endpoint, _ = hooks.webhook_endpoint_create(
-        org=org,
-        kind="webhook",
-        url="http://127.0.0.1:9/closed",
-        events=["action.closed"],
-        description="",
-        touchpoints=[],
-        by=owner,
-        now=timezone.now(),
-    )
+    endpoint, _ = _endpoint(org, owner, url="http://127.0.0.1:9/closed")
     hooks.webhook_endpoint_test(endpoint=endpoint, now=timezone.now())
     hooks.webhooks_send_due(now=timezone.now())
     body = owner_client.get(f"{URL}{endpoint.code}/").content.decode()
@@ -160,16 +147,7 @@ def test_the_log_shows_each_attempt(owner_client, org, owner, settings):
 
 
 def test_staff_cannot_see_or_manage_integrations(teammate_client, org, owner):
-    endpoint, _ = hooks.webhook_endpoint_create(
-        org=org,
-        kind="webhook",
-        url="https://a.example/x",
-        events=["action.closed"],
-        description="",
-        touchpoints=[],
-        by=owner,
-        now=timezone.now(),
-    )
+    endpoint, _ = _endpoint(org, owner)
     assert teammate_client.get(URL).status_code == 403
     assert teammate_client.get(f"{URL}{endpoint.code}/").status_code == 403
     assert teammate_client.post(f"{URL}{endpoint.code}/delete/").status_code == 403
